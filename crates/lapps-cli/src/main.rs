@@ -1,0 +1,2 @@
+//! The `lapps` binary.
+fn main() {}

@@ -1,0 +1,2 @@
+//! A sans-IO RFC 6455 codec.
+#![forbid(unsafe_code)]
