@@ -1,0 +1,1 @@
+//! The HTTP/1.1 Upgrade handshake (RFC 6455 §4).
