@@ -1,0 +1,497 @@
+//! quinn-style simulation: a client and a server `Connection` shuttling bytes in memory.
+
+use std::num::NonZeroUsize;
+
+use bytes::Bytes;
+
+use super::{Connection, Event, State};
+use crate::close::{CloseCode, CloseFrame};
+use crate::config::{Config, LAPPS_FRAGMENT_SIZE};
+use crate::error::{ProtocolError, SendError};
+use crate::extension::Extension;
+use crate::frame::encode_frame;
+use crate::message::Message;
+use crate::opcode::OpCode;
+
+struct Pair {
+    client: Connection,
+    server: Connection,
+}
+
+impl Pair {
+    fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    fn with_config(config: Config) -> Self {
+        let mut counter = 0u32;
+        let masks = move || {
+            counter = counter.wrapping_add(0x9E37_79B9);
+            counter.to_be_bytes()
+        };
+        Self {
+            client: Connection::client(config, masks),
+            server: Connection::server(config),
+        }
+    }
+
+    /// Moves the client's output to the server; returns the server's input result.
+    fn to_server(&mut self) -> Result<(), ProtocolError> {
+        let mut wire = Vec::new();
+        self.client.poll_transmit(&mut wire);
+        self.server.handle_input(&wire)
+    }
+
+    fn to_client(&mut self) -> Result<(), ProtocolError> {
+        let mut wire = Vec::new();
+        self.server.poll_transmit(&mut wire);
+        self.client.handle_input(&wire)
+    }
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+fn text(s: &'static str) -> Message {
+    Message::from(s)
+}
+
+/// A masked client frame, built by hand.
+fn client_frame(fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    encode_frame(
+        fin,
+        rsv,
+        opcode,
+        payload,
+        Some([0xA1, 0xB2, 0xC3, 0xD4]),
+        &mut wire,
+    );
+    wire
+}
+
+/// Feeds `wire` to a fresh server; returns the error and the Close code it queued.
+fn server_verdict(config: Config, wire: &[u8]) -> (ProtocolError, Option<CloseFrame>) {
+    let mut server = Connection::server(config);
+    let error = server
+        .handle_input(wire)
+        .expect_err("the input breaks the protocol");
+    assert_eq!(server.state(), State::Closing);
+    let mut out = Vec::new();
+    assert!(server.poll_transmit(&mut out));
+    // The server's Close is unmasked: 0x88, length, code, reason.
+    assert_eq!(out[0], 0x88);
+    let close = CloseFrame::parse(&Bytes::copy_from_slice(&out[2..])).unwrap();
+    (error, close)
+}
+
+#[test]
+fn messages_flow_both_ways() {
+    let mut pair = Pair::new();
+    pair.client.send(text("hello")).unwrap();
+    pair.client
+        .send(Message::Binary(Bytes::from_static(&[0, 1, 2])))
+        .unwrap();
+    pair.client.send(Message::Binary(Bytes::new())).unwrap();
+    pair.to_server().unwrap();
+    let got = events(&mut pair.server);
+    assert_eq!(
+        got,
+        [
+            Event::Message(text("hello")),
+            Event::Message(Message::Binary(Bytes::from_static(&[0, 1, 2]))),
+            Event::Message(Message::Binary(Bytes::new())),
+        ]
+    );
+    for event in got {
+        let Event::Message(message) = event else {
+            unreachable!()
+        };
+        pair.server.send(message).unwrap();
+    }
+    pair.to_client().unwrap();
+    assert_eq!(events(&mut pair.client).len(), 3);
+}
+
+#[test]
+fn client_frames_are_masked_and_server_frames_are_not() {
+    let mut pair = Pair::new();
+    pair.client.send(text("abc")).unwrap();
+    let mut wire = Vec::new();
+    pair.client.poll_transmit(&mut wire);
+    assert_eq!(wire[1] & 0x80, 0x80);
+    assert_ne!(&wire[6..], b"abc");
+    pair.server.send(text("abc")).unwrap();
+    let mut wire = Vec::new();
+    pair.server.poll_transmit(&mut wire);
+    assert_eq!(wire, b"\x81\x03abc");
+}
+
+#[test]
+fn close_handshake_started_by_the_client() {
+    let mut pair = Pair::new();
+    pair.client.close(CloseCode(4001), "bye").unwrap();
+    assert_eq!(pair.client.state(), State::Closing);
+    assert_eq!(pair.client.send(text("late")), Err(SendError::Closed));
+    pair.to_server().unwrap();
+    assert_eq!(
+        events(&mut pair.server),
+        [Event::Closed(Some(CloseFrame::new(CloseCode(4001), "bye")))]
+    );
+    assert!(pair.server.is_closed());
+    // The reply echoes the code without the reason (spec §5.10).
+    let mut reply = Vec::new();
+    pair.server.poll_transmit(&mut reply);
+    assert_eq!(reply, b"\x88\x02\x0f\xa1");
+    pair.client.handle_input(&reply).unwrap();
+    assert_eq!(
+        events(&mut pair.client),
+        [Event::Closed(Some(CloseFrame::new(CloseCode(4001), "")))]
+    );
+    assert!(pair.client.is_closed());
+}
+
+#[test]
+fn close_handshake_started_by_the_server_discards_late_data() {
+    let mut pair = Pair::new();
+    pair.server
+        .close(CloseCode::GOING_AWAY, "server shutdown")
+        .unwrap();
+    // Data the client sent before it saw the Close is discarded by the server.
+    pair.client.send(text("in flight")).unwrap();
+    pair.to_server().unwrap();
+    assert_eq!(events(&mut pair.server), []);
+    pair.to_client().unwrap();
+    assert_eq!(
+        events(&mut pair.client),
+        [Event::Closed(Some(CloseFrame::new(
+            CloseCode(1001),
+            "server shutdown"
+        )))]
+    );
+    pair.to_server().unwrap();
+    assert_eq!(
+        events(&mut pair.server),
+        [Event::Closed(Some(CloseFrame::new(CloseCode(1001), "")))]
+    );
+    assert!(pair.server.is_closed() && pair.client.is_closed());
+}
+
+#[test]
+fn empty_close_is_answered_with_1000() {
+    let mut server = Connection::server(Config::default());
+    server
+        .handle_input(&client_frame(true, 0, OpCode::Close, &[]))
+        .unwrap();
+    assert_eq!(events(&mut server), [Event::Closed(None)]);
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(out, b"\x88\x02\x03\xe8");
+}
+
+#[test]
+fn pings_are_answered_with_identical_pongs() {
+    let mut pair = Pair::new();
+    pair.client
+        .send(Message::Ping(Bytes::from_static(b"p1")))
+        .unwrap();
+    pair.client
+        .send(Message::Ping(Bytes::from_static(b"p2")))
+        .unwrap();
+    pair.to_server().unwrap();
+    assert_eq!(
+        events(&mut pair.server),
+        [
+            Event::Ping(Bytes::from_static(b"p1")),
+            Event::Ping(Bytes::from_static(b"p2"))
+        ]
+    );
+    pair.to_client().unwrap();
+    assert_eq!(
+        events(&mut pair.client),
+        [
+            Event::Pong(Bytes::from_static(b"p1")),
+            Event::Pong(Bytes::from_static(b"p2"))
+        ]
+    );
+    assert_eq!(
+        pair.client.send(Message::Ping(Bytes::from(vec![0; 126]))),
+        Err(SendError::ControlFrameTooLong)
+    );
+}
+
+#[test]
+fn auto_pong_can_be_turned_off() {
+    let mut server = Connection::server(Config::default().auto_pong(false));
+    server
+        .handle_input(&client_frame(true, 0, OpCode::Ping, b"x"))
+        .unwrap();
+    assert_eq!(events(&mut server), [Event::Ping(Bytes::from_static(b"x"))]);
+    assert_eq!(server.transmit_len(), 0);
+}
+
+#[test]
+fn fragments_reassemble_around_interleaved_control_frames() {
+    // "κόσμε" split so that the second fragment ends inside "σ" (CF 83).
+    let mut wire = client_frame(false, 0, OpCode::Text, "κό".as_bytes());
+    wire.extend(client_frame(true, 0, OpCode::Ping, b"mid"));
+    wire.extend(client_frame(false, 0, OpCode::Continuation, b"\xcf"));
+    wire.extend(client_frame(true, 0, OpCode::Pong, b""));
+    let last: Vec<u8> = [0x83].into_iter().chain("με".bytes()).collect();
+    wire.extend(client_frame(true, 0, OpCode::Continuation, &last));
+    let mut server = Connection::server(Config::default());
+    server.handle_input(&wire).unwrap();
+    assert_eq!(
+        events(&mut server),
+        [
+            Event::Ping(Bytes::from_static(b"mid")),
+            Event::Pong(Bytes::new()),
+            Event::Message(Message::from("κόσμε")),
+        ]
+    );
+    // The Pong answering the interleaved Ping is queued.
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(out, b"\x8a\x03mid");
+}
+
+#[test]
+fn lapps_fragmentation_splits_as_specified() {
+    let config = Config::default().fragment_size(Some(LAPPS_FRAGMENT_SIZE));
+    let cases: [(usize, &[usize]); 4] = [
+        (2783, &[2783]),
+        (2784, &[1392, 1392]),
+        (3000, &[1392, 1608]),
+        (5000, &[1392, 1392, 2216]),
+    ];
+    for (len, sizes) in cases {
+        let mut pair = Pair::with_config(config);
+        pair.server
+            .send(Message::Binary(Bytes::from(vec![7; len])))
+            .unwrap();
+        let mut wire = Vec::new();
+        pair.server.poll_transmit(&mut wire);
+        let mut at = 0;
+        for (i, size) in sizes.iter().enumerate() {
+            let (fin, opcode) = (i + 1 == sizes.len(), if i == 0 { 2 } else { 0 });
+            assert_eq!(wire[at] & 0x80 != 0, fin, "len {len} frame {i}");
+            assert_eq!(wire[at] & 0x0F, opcode);
+            let header = if *size < 126 { 2 } else { 4 };
+            assert_eq!(
+                usize::from(u16::from_be_bytes([wire[at + 2], wire[at + 3]])),
+                *size
+            );
+            at += header + size;
+        }
+        assert_eq!(at, wire.len());
+        pair.client.handle_input(&wire).unwrap();
+        assert_eq!(
+            events(&mut pair.client),
+            [Event::Message(Message::Binary(Bytes::from(vec![7; len])))]
+        );
+    }
+}
+
+#[test]
+fn each_violation_closes_with_its_code() {
+    let c = Config::default();
+    let masked = |fin, rsv, op, p: &[u8]| client_frame(fin, rsv, op, p);
+    let mut cont = masked(false, 0, OpCode::Text, b"a");
+    cont.extend(masked(true, 0, OpCode::Binary, b"b"));
+    let mut unmasked = Vec::new();
+    encode_frame(true, 0, OpCode::Text, b"x", None, &mut unmasked);
+    let mut long_len = vec![0x82, 0xFF, 0x80];
+    long_len.extend([0; 11]);
+    let cases: Vec<(Vec<u8>, ProtocolError, u16)> = vec![
+        (
+            masked(true, 0b100, OpCode::Text, b"x"),
+            ProtocolError::ReservedBits,
+            1002,
+        ),
+        (
+            masked(true, 0, OpCode::Reserved(3), b""),
+            ProtocolError::ReservedOpcode(3),
+            1002,
+        ),
+        (
+            masked(true, 0, OpCode::Reserved(0xB), b""),
+            ProtocolError::ReservedOpcode(0xB),
+            1002,
+        ),
+        (unmasked, ProtocolError::UnmaskedFrame, 1002),
+        (
+            masked(false, 0, OpCode::Ping, b""),
+            ProtocolError::FragmentedControlFrame,
+            1002,
+        ),
+        (
+            masked(true, 0, OpCode::Ping, &[0; 126]),
+            ProtocolError::ControlFrameTooLong,
+            1002,
+        ),
+        (
+            masked(true, 0, OpCode::Continuation, b"x"),
+            ProtocolError::UnexpectedContinuation,
+            1002,
+        ),
+        (cont, ProtocolError::ExpectedContinuation, 1002),
+        (long_len, ProtocolError::PayloadLengthMsb, 1002),
+        (
+            masked(true, 0, OpCode::Text, b"\xff"),
+            ProtocolError::InvalidUtf8,
+            1007,
+        ),
+        (
+            masked(true, 0, OpCode::Close, b"\x03"),
+            ProtocolError::InvalidCloseLength,
+            1002,
+        ),
+        (
+            masked(true, 0, OpCode::Close, b"\x03\xed"),
+            ProtocolError::InvalidCloseCode(1005),
+            1002,
+        ),
+        (
+            masked(true, 0, OpCode::Close, b"\x03\xe8\xc0"),
+            ProtocolError::InvalidCloseReason,
+            1007,
+        ),
+        (
+            masked(true, 0b010, OpCode::Ping, b""),
+            ProtocolError::ReservedBits,
+            1002,
+        ),
+    ];
+    for (wire, expected, code) in cases {
+        let (error, close) = server_verdict(c, &wire);
+        assert_eq!(error, expected);
+        assert_eq!(close.map(|f| f.code), Some(CloseCode(code)), "{expected:?}");
+    }
+}
+
+#[test]
+fn size_limits_are_enforced_from_the_header() {
+    let config = Config::default().max_frame_size(10).max_message_size(15);
+    // Only the header of the 11-byte frame is sent: it is refused before its payload.
+    let frame = client_frame(true, 0, OpCode::Binary, &[0; 11]);
+    let (error, close) = server_verdict(config, &frame[..6]);
+    assert_eq!(error, ProtocolError::FrameTooLarge { limit: 10 });
+    assert_eq!(close.map(|f| f.code), Some(CloseCode(1009)));
+    let mut wire = client_frame(false, 0, OpCode::Binary, &[0; 10]);
+    wire.extend(&client_frame(true, 0, OpCode::Continuation, &[0; 6])[..6]);
+    let (error, close) = server_verdict(config, &wire);
+    assert_eq!(error, ProtocolError::MessageTooLarge { limit: 15 });
+    assert_eq!(close.map(|f| f.code), Some(CloseCode(1009)));
+    // Exactly at the limits is fine.
+    let mut server = Connection::server(config);
+    let mut wire = client_frame(false, 0, OpCode::Binary, &[1; 10]);
+    wire.extend(client_frame(true, 0, OpCode::Continuation, &[2; 5]));
+    server.handle_input(&wire).unwrap();
+    assert_eq!(events(&mut server).len(), 1);
+}
+
+#[test]
+fn invalid_utf8_fails_before_its_frame_ends() {
+    let wire = client_frame(
+        true,
+        0,
+        OpCode::Text,
+        b"valid so far \xed\xa0\x80 and more text",
+    );
+    let mut server = Connection::server(Config::default());
+    // Header (6 bytes) plus the payload up to the surrogate's second byte.
+    server.handle_input(&wire[..6 + 13]).unwrap();
+    assert_eq!(
+        server.handle_input(&wire[19..21]),
+        Err(ProtocolError::InvalidUtf8)
+    );
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(&out[..4], b"\x88\x1f\x03\xef");
+}
+
+#[test]
+fn input_after_a_failure_is_discarded() {
+    let mut server = Connection::server(Config::default());
+    assert!(
+        server
+            .handle_input(&client_frame(true, 0, OpCode::Text, b"\xff"))
+            .is_err()
+    );
+    server
+        .handle_input(&client_frame(true, 0, OpCode::Text, b"ok"))
+        .unwrap();
+    assert_eq!(events(&mut server), []);
+    assert_eq!(server.send(text("no")), Err(SendError::Closed));
+}
+
+#[test]
+fn close_rejects_unsendable_codes_and_long_reasons() {
+    let mut server = Connection::server(Config::default());
+    assert_eq!(
+        server.close(CloseCode(1005), ""),
+        Err(SendError::InvalidCloseCode(1005))
+    );
+    assert_eq!(
+        server.close(CloseCode(1000), &"x".repeat(124)),
+        Err(SendError::CloseReasonTooLong)
+    );
+    assert_eq!(server.state(), State::Open);
+    server.close(CloseCode(1000), &"x".repeat(123)).unwrap();
+    assert_eq!(server.transmit_len(), 2 + 125);
+}
+
+#[test]
+fn partial_writes_advance_the_output() {
+    let mut server = Connection::server(Config::default());
+    server.send(text("hello")).unwrap();
+    assert_eq!(server.transmit_data(), b"\x81\x05hello");
+    server.advance_transmit(3);
+    assert_eq!(server.transmit_data(), b"ello");
+    server.advance_transmit(100);
+    assert_eq!(server.transmit_len(), 0);
+    server.release_buffers();
+    assert!(server.poll_transmit_bytes().is_none());
+}
+
+/// A toy extension: RSV1 marks a payload XORed with 0x55.
+#[derive(Debug)]
+struct Xor;
+
+impl Extension for Xor {
+    fn rsv_bits(&self) -> u8 {
+        0b100
+    }
+
+    fn decode_message(
+        &mut self,
+        _rsv: u8,
+        _opcode: OpCode,
+        payload: Bytes,
+        _max: usize,
+    ) -> Result<Bytes, ProtocolError> {
+        Ok(payload.iter().map(|b| b ^ 0x55).collect())
+    }
+
+    fn encode_message(&mut self, _op: OpCode, payload: Bytes) -> Result<(u8, Bytes), SendError> {
+        Ok((0b100, payload.iter().map(|b| b ^ 0x55).collect()))
+    }
+}
+
+#[test]
+fn the_extension_seam_transforms_whole_messages() {
+    let mut pair = Pair::with_config(Config::default().fragment_size(NonZeroUsize::new(2)));
+    pair.client.set_extension(Box::new(Xor));
+    pair.server.set_extension(Box::new(Xor));
+    pair.client.send(text("héllo")).unwrap();
+    let mut wire = Vec::new();
+    pair.client.poll_transmit(&mut wire);
+    // RSV1 on the first frame only.
+    assert_eq!(wire[0], 0b0100_0001);
+    pair.server.handle_input(&wire).unwrap();
+    assert_eq!(events(&mut pair.server), [Event::Message(text("héllo"))]);
+    // Without the extension, RSV1 is a protocol error.
+    let mut plain = Connection::server(Config::default());
+    assert_eq!(plain.handle_input(&wire), Err(ProtocolError::ReservedBits));
+}
