@@ -1,0 +1,3 @@
+//! Benchmark placeholder; see issue 2.
+
+fn main() {}
