@@ -2,3 +2,5 @@
 //!
 //! The load generator arrives with issue 5. The codec's micro-benchmarks live in
 //! `crates/lapps-proto/benches`.
+
+#![forbid(unsafe_code)]

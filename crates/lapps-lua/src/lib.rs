@@ -2,3 +2,5 @@
 //!
 //! This crate is a skeleton. It gets its substance with the Lua services (issue 4): `ws`,
 //! `bcast`, `nljson`, `mqr`, `nap`, `time`, `murmur` on mlua with LuaJIT.
+
+#![forbid(unsafe_code)]

@@ -76,9 +76,11 @@ impl<F: FnMut() -> [u8; 4] + Send> MaskSource for F {
 ///   [`poll_transmit`](Self::poll_transmit) (or [`transmit_data`](Self::transmit_data) with
 ///   [`advance_transmit`](Self::advance_transmit)) for the bytes to write.
 ///
-/// When the peer breaks the protocol, the input method returns the [`ProtocolError`], the
-/// matching Close (1002, 1003, 1007 or 1009) is already queued, and the state is
-/// [`State::Closing`]: flush the output, then drop the transport. Nothing is allocated until
+/// When the peer breaks the protocol, the input method returns the [`ProtocolError`] and the
+/// state becomes [`State::Closing`]. Events decoded before the violation are still delivered,
+/// and replies to them may still be sent: the matching Close (1002, 1007 or 1009) goes out
+/// behind them, with the next call to an output method. Flush the output, then drop the
+/// transport. Nothing is allocated until
 /// it is needed, so an idle connection costs only the size of this struct.
 pub struct Connection {
     role: Role,
@@ -100,6 +102,9 @@ pub struct Connection {
     extension: Option<Box<dyn Extension>>,
     /// The peer broke the protocol; all further input is discarded.
     failed: bool,
+    /// The violation whose Close is queued at the next output call, behind the replies to
+    /// the events decoded before it.
+    pending_close: Option<ProtocolError>,
 }
 
 /// A data message being reassembled.
@@ -140,6 +145,7 @@ impl Connection {
             masks,
             extension: None,
             failed: false,
+            pending_close: None,
         }
     }
 
@@ -195,7 +201,7 @@ impl Connection {
     /// [`SendError::ControlFrameTooLong`] for a ping or pong over 125 bytes; the errors of
     /// [`close`](Self::close); [`SendError::Extension`].
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
-        if self.state != State::Open {
+        if self.state != State::Open && self.pending_close.is_none() {
             return Err(SendError::Closed);
         }
         match message {
@@ -245,6 +251,7 @@ impl Connection {
 
     /// Moves every queued output byte to the end of `dst`; returns true if there were any.
     pub fn poll_transmit(&mut self, dst: &mut Vec<u8>) -> bool {
+        self.queue_pending_close();
         if self.tx.is_empty() {
             return false;
         }
@@ -255,6 +262,7 @@ impl Connection {
 
     /// Takes every queued output byte without copying; `None` if there are none.
     pub fn poll_transmit_bytes(&mut self) -> Option<Bytes> {
+        self.queue_pending_close();
         if self.tx.is_empty() {
             None
         } else {
@@ -264,7 +272,8 @@ impl Connection {
 
     /// Returns the queued output bytes, for a caller that writes what it can and then calls
     /// [`advance_transmit`](Self::advance_transmit).
-    pub fn transmit_data(&self) -> &[u8] {
+    pub fn transmit_data(&mut self) -> &[u8] {
+        self.queue_pending_close();
         &self.tx
     }
 
@@ -304,7 +313,8 @@ impl Connection {
         self.state == State::Closed
     }
 
-    /// Returns the number of output bytes queued and not yet taken.
+    /// Returns the number of output bytes queued and not yet taken (not counting the Close
+    /// of a failure, which is queued by the next output call).
     pub fn transmit_len(&self) -> usize {
         self.tx.len()
     }
@@ -312,6 +322,14 @@ impl Connection {
     /// Returns the configuration.
     pub const fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Queues the Close of a protocol failure, behind whatever the caller sent since.
+    fn queue_pending_close(&mut self) {
+        if let Some(error) = self.pending_close.take() {
+            let reason = error.to_string();
+            self.queue_close(error.close_code(), reason.as_bytes());
+        }
     }
 
     fn discards_input(&self) -> bool {

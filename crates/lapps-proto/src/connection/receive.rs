@@ -203,12 +203,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Fails the connection (RFC 6455 §7.1.7): queues the Close that reports `error` unless a
-    /// Close was already sent, and discards all further input.
+    /// Fails the connection (RFC 6455 §7.1.7): arranges the Close that reports `error` unless
+    /// a Close was already sent, and discards all further input. The Close is queued by the
+    /// next output call, so that replies to the messages received before the violation go
+    /// out first (Autobahn 3.2, 4.1.3, 5.15: the echo of a valid message that precedes a
+    /// violation is expected).
     fn fail(&mut self, error: ProtocolError) -> ProtocolError {
         if self.state == State::Open {
-            let reason = error.to_string();
-            self.queue_close(error.close_code(), reason.as_bytes());
+            self.pending_close = Some(error);
             self.state = State::Closing;
         }
         self.failed = true;

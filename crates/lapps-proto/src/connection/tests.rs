@@ -423,7 +423,26 @@ fn input_after_a_failure_is_discarded() {
         .handle_input(&client_frame(true, 0, OpCode::Text, b"ok"))
         .unwrap();
     assert_eq!(events(&mut server), []);
+    let mut out = Vec::new();
+    assert!(server.poll_transmit(&mut out));
     assert_eq!(server.send(text("no")), Err(SendError::Closed));
+}
+
+#[test]
+fn replies_to_messages_before_a_violation_precede_its_close() {
+    let mut wire = client_frame(true, 0, OpCode::Text, b"first");
+    wire.extend(client_frame(true, 0b010, OpCode::Text, b"bad"));
+    let mut server = Connection::server(Config::default());
+    assert_eq!(server.handle_input(&wire), Err(ProtocolError::ReservedBits));
+    assert_eq!(server.state(), State::Closing);
+    assert_eq!(events(&mut server), [Event::Message(text("first"))]);
+    server.send(text("first")).unwrap();
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    let close = b"\x88\x32\x03\xeareserved bits set without a negotiated extension";
+    assert_eq!(out, [&b"\x81\x05first"[..], close].concat());
+    assert_eq!(server.send(text("late")), Err(SendError::Closed));
+    assert_eq!(server.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
 }
 
 #[test]
