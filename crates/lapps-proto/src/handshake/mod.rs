@@ -1,8 +1,8 @@
-//! The HTTP/1.1 Upgrade handshake (RFC 6455 §4) as plain data transformations.
+//! The HTTP/1.1 Upgrade handshake (RFC 6455 §4), both sides, as plain data transformations.
 //!
 //! Nothing here reads a socket, looks at a clock or draws random numbers: parsers take the
 //! bytes received so far and report [`Status::Partial`](crate::Status::Partial) until a head is
-//! complete, and writers append to a `Vec<u8>`.
+//! complete, and writers append to a `Vec<u8>`. The client's nonce is passed in.
 //!
 //! # Server
 //!
@@ -37,17 +37,49 @@
 //! assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 //! # Ok::<(), handshake::HandshakeError>(())
 //! ```
+//!
+//! # Client
+//!
+//! [`Uri::parse`] reads a `ws://` or `wss://` URI, [`write_request`] writes the request with
+//! a caller-supplied random key, and [`parse_response`] checks the answer against that key.
+//!
+//! ```
+//! use lapps_proto::Status;
+//! use lapps_proto::handshake::{self, ClientOptions, Uri};
+//!
+//! let uri = Uri::parse("ws://example.com:8080/chat?room=1")?;
+//! let key = [7_u8; 16]; // fresh random bytes in real use
+//! let mut request = Vec::new();
+//! handshake::write_request(&uri, &key, &ClientOptions::new().with_protocols(&["chat"]), &mut request);
+//! assert!(request.starts_with(b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com:8080\r\n"));
+//!
+//! // ... send `request`, then feed what arrives:
+//! let received = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+//!     Connection: Upgrade\r\nSec-WebSocket-Accept: CdXSYUsvsaMthlEXWDNURGWA/1o=\r\n\
+//!     Sec-WebSocket-Protocol: chat\r\n\r\n";
+//! match handshake::parse_response(received, &key, &["chat"])? {
+//!     Status::Complete((response, head_len)) => {
+//!         assert_eq!(response.protocol(), Some("chat"));
+//!         assert_eq!(head_len, received.len());
+//!     }
+//!     Status::Partial => { /* read more */ }
+//! }
+//! # Ok::<(), handshake::HandshakeError>(())
+//! ```
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest as _, Sha1};
 
+mod client;
 mod error;
 mod head;
 mod response;
 mod server;
 mod status;
+mod uri;
 
+pub use client::{ClientOptions, Response, parse_response, write_request};
 pub use error::{HandshakeError, UriError};
 pub use head::Headers;
 pub use response::{
@@ -56,6 +88,7 @@ pub use response::{
 };
 pub use server::{Limits, Request, parse_request};
 pub use status::StatusCode;
+pub use uri::{Host, Uri};
 
 /// The product token lapps sends: the default `Server` value and the `User-Agent` the lapps
 /// client uses, `lapps/<crate version>` (spec §5.4, §3.15).
