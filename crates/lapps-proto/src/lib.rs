@@ -47,6 +47,10 @@
 //!     }
 //!     Ok(())
 //! }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! #     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! #     echo(listener.accept()?.0)
+//! # }
 //! ```
 //!
 //! # Layers

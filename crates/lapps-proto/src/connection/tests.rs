@@ -36,13 +36,13 @@ impl Pair {
     }
 
     /// Moves the client's output to the server; returns the server's input result.
-    fn to_server(&mut self) -> Result<(), ProtocolError> {
+    fn flush_to_server(&mut self) -> Result<(), ProtocolError> {
         let mut wire = Vec::new();
         self.client.poll_transmit(&mut wire);
         self.server.handle_input(&wire)
     }
 
-    fn to_client(&mut self) -> Result<(), ProtocolError> {
+    fn flush_to_client(&mut self) -> Result<(), ProtocolError> {
         let mut wire = Vec::new();
         self.server.poll_transmit(&mut wire);
         self.client.handle_input(&wire)
@@ -94,7 +94,7 @@ fn messages_flow_both_ways() {
         .send(Message::Binary(Bytes::from_static(&[0, 1, 2])))
         .unwrap();
     pair.client.send(Message::Binary(Bytes::new())).unwrap();
-    pair.to_server().unwrap();
+    pair.flush_to_server().unwrap();
     let got = events(&mut pair.server);
     assert_eq!(
         got,
@@ -110,7 +110,7 @@ fn messages_flow_both_ways() {
         };
         pair.server.send(message).unwrap();
     }
-    pair.to_client().unwrap();
+    pair.flush_to_client().unwrap();
     assert_eq!(events(&mut pair.client).len(), 3);
 }
 
@@ -134,7 +134,7 @@ fn close_handshake_started_by_the_client() {
     pair.client.close(CloseCode(4001), "bye").unwrap();
     assert_eq!(pair.client.state(), State::Closing);
     assert_eq!(pair.client.send(text("late")), Err(SendError::Closed));
-    pair.to_server().unwrap();
+    pair.flush_to_server().unwrap();
     assert_eq!(
         events(&mut pair.server),
         [Event::Closed(Some(CloseFrame::new(CloseCode(4001), "bye")))]
@@ -160,9 +160,9 @@ fn close_handshake_started_by_the_server_discards_late_data() {
         .unwrap();
     // Data the client sent before it saw the Close is discarded by the server.
     pair.client.send(text("in flight")).unwrap();
-    pair.to_server().unwrap();
+    pair.flush_to_server().unwrap();
     assert_eq!(events(&mut pair.server), []);
-    pair.to_client().unwrap();
+    pair.flush_to_client().unwrap();
     assert_eq!(
         events(&mut pair.client),
         [Event::Closed(Some(CloseFrame::new(
@@ -170,7 +170,7 @@ fn close_handshake_started_by_the_server_discards_late_data() {
             "server shutdown"
         )))]
     );
-    pair.to_server().unwrap();
+    pair.flush_to_server().unwrap();
     assert_eq!(
         events(&mut pair.server),
         [Event::Closed(Some(CloseFrame::new(CloseCode(1001), "")))]
@@ -199,7 +199,7 @@ fn pings_are_answered_with_identical_pongs() {
     pair.client
         .send(Message::Ping(Bytes::from_static(b"p2")))
         .unwrap();
-    pair.to_server().unwrap();
+    pair.flush_to_server().unwrap();
     assert_eq!(
         events(&mut pair.server),
         [
@@ -207,7 +207,7 @@ fn pings_are_answered_with_identical_pongs() {
             Event::Ping(Bytes::from_static(b"p2"))
         ]
     );
-    pair.to_client().unwrap();
+    pair.flush_to_client().unwrap();
     assert_eq!(
         events(&mut pair.client),
         [
@@ -474,7 +474,7 @@ fn partial_writes_advance_the_output() {
     assert!(server.poll_transmit_bytes().is_none());
 }
 
-/// A toy extension: RSV1 marks a payload XORed with 0x55.
+/// A toy extension: RSV1 marks a payload that was XOR-ed with `0x55`.
 #[derive(Debug)]
 struct Xor;
 

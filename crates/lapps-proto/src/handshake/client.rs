@@ -240,10 +240,10 @@ impl Response {
         }
         // (6) A subprotocol not offered MUST fail the connection. The value is one name, so a
         // list (or repeated field) never matches.
-        if let Some(protocol) = self.protocol() {
-            if !offered_protocols.contains(&protocol) {
-                return Err(HandshakeError::UnofferedProtocol);
-            }
+        if let Some(protocol) = self.protocol()
+            && !offered_protocols.contains(&protocol)
+        {
+            return Err(HandshakeError::UnofferedProtocol);
         }
         Ok(())
     }
