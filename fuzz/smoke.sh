@@ -43,8 +43,10 @@ for target in $(cargo fuzz list); do
         cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -n 1 || true)
         echo "ok    $target: $((SECONDS - t0)) s, $runs runs, $cov"
     else
-        echo "FAIL  $target: $((SECONDS - t0)) s; the end of its log:"
-        grep -v '^#[0-9]' "$log" | tail -n 60
+        echo "FAIL  $target: $((SECONDS - t0)) s; its log without progress lines and stack frames:"
+        # The panic message, libFuzzer's summary, and the input (also as Base64, since CI
+        # keeps no artifacts).
+        grep -Ev '^#[0-9]|^[[:space:]]+#?[0-9]+[: ]|^[[:space:]]+at ' "$log" | tail -n 60
         failed+=("$target")
     fi
 done
