@@ -47,7 +47,8 @@ pub fn apply_mask_at(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// Masks `buf` one byte at a time: the reference implementation of [`apply_mask_at`].
 pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
     for (i, byte) in buf.iter_mut().enumerate() {
-        *byte ^= key[(offset + i) % 4];
+        // Wrapping is exact: 2^64 is a multiple of 4.
+        *byte ^= key[offset.wrapping_add(i) % 4];
     }
 }
 
@@ -88,6 +89,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn bytewise_masking_wraps_at_huge_offsets() {
+        let (mut fast, mut slow) = ([0u8; 6], [0u8; 6]);
+        apply_mask_at(&mut fast, [1, 2, 3, 4], usize::MAX);
+        apply_mask_bytewise(&mut slow, [1, 2, 3, 4], usize::MAX);
+        assert_eq!(fast, slow);
+        assert_eq!(slow, [4, 1, 2, 3, 4, 1]);
     }
 
     #[test]

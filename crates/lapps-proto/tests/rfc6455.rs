@@ -655,8 +655,8 @@ fn data_after_our_close_is_discarded() -> TestResult {
 }
 
 #[test]
-fn ping_after_we_sent_close_is_not_answered() -> TestResult {
-    // docs/protocol.md: never a Pong after our Close.
+fn ping_after_we_sent_close_is_answered() -> TestResult {
+    // RFC 6455 §5.5.2: a Ping gets a Pong unless a Close was already *received*.
     let mut server = server();
     server.close(CloseCode::NORMAL, "")?;
     assert_eq!(output(&mut server), server_close(1000, ""));
@@ -665,7 +665,7 @@ fn ping_after_we_sent_close_is_not_answered() -> TestResult {
         events(&mut server),
         [Event::Ping(Bytes::from_static(b"still there?"))]
     );
-    assert_eq!(output(&mut server), b"");
+    assert_eq!(output(&mut server), b"\x8a\x0cstill there?");
     Ok(())
 }
 

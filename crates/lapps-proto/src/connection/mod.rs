@@ -201,7 +201,12 @@ impl Connection {
     /// [`SendError::ControlFrameTooLong`] for a ping or pong over 125 bytes; the errors of
     /// [`close`](Self::close); [`SendError::Extension`].
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
-        if self.state != State::Open && self.pending_close.is_none() {
+        // While a failure's Close is pending, replies may still go out, but no other Close.
+        let may_send = match message {
+            Message::Close(_) => self.state == State::Open,
+            _ => self.state == State::Open || self.pending_close.is_some(),
+        };
+        if !may_send {
             return Err(SendError::Closed);
         }
         match message {
@@ -212,7 +217,7 @@ impl Connection {
             Message::Close(Some(frame)) => self.close(frame.code, frame.reason.as_str()),
             Message::Close(None) => {
                 self.queue_frame(true, 0, OpCode::Close, &[]);
-                self.state = State::Closing;
+                self.enter_closing();
                 Ok(())
             }
         }
@@ -240,7 +245,7 @@ impl Connection {
             return Err(SendError::CloseReasonTooLong);
         }
         self.queue_close(code, reason.as_bytes());
-        self.state = State::Closing;
+        self.enter_closing();
         Ok(())
     }
 
@@ -313,15 +318,27 @@ impl Connection {
         self.state == State::Closed
     }
 
-    /// Returns the number of output bytes queued and not yet taken (not counting the Close
-    /// of a failure, which is queued by the next output call).
+    /// Returns the number of output bytes queued and not yet taken, including the Close of a
+    /// failure that the next output call queues.
     pub fn transmit_len(&self) -> usize {
-        self.tx.len()
+        let pending = self.pending_close.map_or(0, |error| {
+            // Header, code and reason, as `queue_close` writes them.
+            4 + error.to_string().len().min(MAX_CLOSE_REASON)
+        });
+        self.tx.len() + pending
     }
 
     /// Returns the configuration.
     pub const fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Moves to [`State::Closing`] after this side's Close: a message being received is
+    /// dropped, and data frames are discarded from now on (RFC 6455 §5.5.1).
+    fn enter_closing(&mut self) {
+        self.state = State::Closing;
+        self.incoming = None;
+        self.utf8.reset();
     }
 
     /// Queues the Close of a protocol failure, behind whatever the caller sent since.

@@ -39,6 +39,10 @@ impl Connection {
             return Ok(());
         };
         let header = *header;
+        if self.state != State::Open && !header.opcode.is_control() {
+            // Data after this side's Close is discarded, whatever its sequence.
+            return Ok(());
+        }
         self.check_sequence(&header)?;
         if self.state == State::Open
             && is_plain_text(&header, self.incoming.as_ref())
@@ -84,14 +88,16 @@ impl Connection {
             mask: None,
             payload_len: frame.payload.len() as u64,
         };
-        self.check_sequence(&header)?;
         let checked = std::mem::take(&mut self.checked);
+        if self.state != State::Open && !frame.opcode.is_control() {
+            // RFC 6455 §5.5.1: after sending a Close, data is discarded, whatever its sequence.
+            return Ok(());
+        }
+        self.check_sequence(&header)?;
         match frame.opcode {
             OpCode::Ping => self.on_ping(frame.payload),
             OpCode::Pong => self.events.push_back(Event::Pong(frame.payload)),
             OpCode::Close => self.on_close(&frame.payload)?,
-            // RFC 6455 §5.5.1: after sending a Close, data is discarded.
-            _ if self.state != State::Open => {}
             OpCode::Text | OpCode::Binary => self.on_first_frame(frame, checked)?,
             _ => self.on_continuation(&frame, checked)?,
         }
@@ -183,8 +189,9 @@ impl Connection {
 
     fn on_ping(&mut self, payload: Bytes) {
         // RFC 6455 §5.5.2: a Ping is answered with a Pong carrying the same data, unless a
-        // Close was already sent.
-        if self.config.auto_pong && self.state == State::Open {
+        // Close was already received (then the state is Closed and input is discarded). A
+        // Close this side sent does not exempt it: the Pong follows that Close.
+        if self.config.auto_pong {
             self.queue_frame(true, 0, OpCode::Pong, &payload);
         }
         self.events.push_back(Event::Ping(payload));

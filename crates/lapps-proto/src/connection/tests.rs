@@ -514,3 +514,47 @@ fn the_extension_seam_transforms_whole_messages() {
     let mut plain = Connection::server(Config::default());
     assert_eq!(plain.handle_input(&wire), Err(ProtocolError::ReservedBits));
 }
+
+// Found by the fuzz targets.
+
+#[test]
+fn no_second_close_after_a_failure() {
+    let mut server = Connection::server(Config::default());
+    assert!(server.handle_input(b"\x81\x01x").is_err());
+    assert_eq!(server.transmit_len(), 30);
+    assert_eq!(server.send(Message::Close(None)), Err(SendError::Closed));
+    let mut out = Vec::new();
+    server.poll_transmit(&mut out);
+    assert_eq!(out, b"\x88\x1c\x03\xeaclient frame is not masked");
+}
+
+#[test]
+fn fragments_in_flight_after_our_close_are_discarded() {
+    let mut server = Connection::server(Config::default());
+    server.close(CloseCode::GOING_AWAY, "").unwrap();
+    let mut wire = client_frame(false, 0, OpCode::Text, b"a");
+    wire.extend(client_frame(true, 0, OpCode::Continuation, b"b"));
+    wire.extend(client_frame(true, 0, OpCode::Close, b"\x03\xe9"));
+    assert_eq!(server.handle_input(&wire), Ok(()));
+    assert_eq!(
+        events(&mut server),
+        [Event::Closed(Some(CloseFrame::new(CloseCode(1001), "")))]
+    );
+}
+
+#[test]
+fn a_message_in_progress_when_we_close_is_discarded() {
+    let mut server = Connection::server(Config::default());
+    server
+        .handle_input(&client_frame(false, 0, OpCode::Text, b"a"))
+        .unwrap();
+    server.close(CloseCode::GOING_AWAY, "").unwrap();
+    let mut wire = client_frame(true, 0, OpCode::Continuation, b"b");
+    wire.extend(client_frame(true, 0, OpCode::Binary, b"next"));
+    wire.extend(client_frame(true, 0, OpCode::Close, b"\x03\xe9"));
+    assert_eq!(server.handle_input(&wire), Ok(()));
+    assert_eq!(
+        events(&mut server),
+        [Event::Closed(Some(CloseFrame::new(CloseCode(1001), "")))]
+    );
+}
