@@ -1,5 +1,7 @@
 //! Frames and the incremental frame decoder.
 
+use std::num::NonZeroUsize;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::Status;
@@ -66,6 +68,39 @@ pub fn encode_frame<B: BufMut + AsMut<[u8]>>(
     if let Some(key) = mask {
         apply_mask(&mut dst.as_mut()[start..], key);
     }
+}
+
+/// Appends one data message to `dst` as one frame, or as several with `fragment_size`.
+///
+/// With `fragment_size` set to `s`, a payload of `L` bytes is split as LAppS splits it: one
+/// frame if `L < 2s`, otherwise `n = L / s` frames, `n - 1` of `s` bytes and a last one with
+/// the remaining `s..2s` bytes. Only the first frame carries `opcode` and `rsv`; the others are
+/// continuations. `masks` supplies a key per frame (the client role); `None` writes unmasked
+/// frames (the server role).
+pub fn encode_message<B: BufMut + AsMut<[u8]>>(
+    opcode: OpCode,
+    rsv: u8,
+    payload: &[u8],
+    fragment_size: Option<NonZeroUsize>,
+    mut masks: Option<&mut dyn FnMut() -> [u8; 4]>,
+    dst: &mut B,
+) {
+    let mut mask = || masks.as_mut().map(|next| next());
+    let size = fragment_size.map_or(usize::MAX, NonZeroUsize::get);
+    let count = payload.len() / size;
+    if count < 2 {
+        encode_frame(true, rsv, opcode, payload, mask(), dst);
+        return;
+    }
+    let last = (count - 1) * size;
+    let mut chunks = payload[..last].chunks(size);
+    if let Some(first) = chunks.next() {
+        encode_frame(false, rsv, opcode, first, mask(), dst);
+    }
+    for chunk in chunks {
+        encode_frame(false, 0, OpCode::Continuation, chunk, mask(), dst);
+    }
+    encode_frame(true, 0, OpCode::Continuation, &payload[last..], mask(), dst);
 }
 
 /// An incremental frame decoder: bytes in a [`BytesMut`], frames out.

@@ -9,7 +9,7 @@ use crate::close::{CloseCode, CloseFrame, MAX_CLOSE_REASON};
 use crate::config::{Config, Role};
 use crate::error::{ProtocolError, SendError};
 use crate::extension::Extension;
-use crate::frame::{FrameDecoder, encode_frame};
+use crate::frame::{FrameDecoder, encode_frame, encode_message};
 use crate::header::{FrameHeader, MAX_CONTROL_PAYLOAD};
 use crate::message::{Message, Utf8Bytes};
 use crate::opcode::OpCode;
@@ -358,25 +358,10 @@ impl Connection {
             Some(extension) => extension.encode_message(opcode, payload)?,
             None => (0, payload),
         };
-        let size = self
-            .config
-            .fragment_size
-            .map_or(usize::MAX, std::num::NonZeroUsize::get);
-        let count = payload.len() / size;
-        if count < 2 {
-            self.queue_frame(true, rsv, opcode, &payload);
-            return Ok(());
-        }
-        // LAppS's split: count - 1 frames of `size` bytes, then the rest (size..2 * size).
-        let last = (count - 1) * size;
-        let mut chunks = payload[..last].chunks(size);
-        if let Some(first) = chunks.next() {
-            self.queue_frame(false, rsv, opcode, first);
-        }
-        for chunk in chunks {
-            self.queue_frame(false, 0, OpCode::Continuation, chunk);
-        }
-        self.queue_frame(true, 0, OpCode::Continuation, &payload[last..]);
+        // RFC 6455 §5.3: a client masks every frame with a fresh key; a server never masks.
+        let mut next = self.masks.as_mut().map(|m| move || m.next_mask());
+        let masks = next.as_mut().map(|f| f as &mut dyn FnMut() -> [u8; 4]);
+        encode_message(opcode, rsv, &payload, self.config.fragment_size, masks, &mut self.tx);
         Ok(())
     }
 
