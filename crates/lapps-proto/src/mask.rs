@@ -13,8 +13,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
     // The key twice over: the same bytes in either byte order.
     let key64 = u64::from(key32) | (u64::from(key32) << 32);
     // 32-byte blocks of four independent words give LLVM a loop body it vectorises and
-    // unrolls well: a loop of single `u64` words took up to 40 % longer for 64 B–1 KiB
-    // payloads, and one of `u128` words up to twice as long (docs/performance.md). Every
+    // unrolls well: a loop of single `u64` words took 20–55 % longer for 64 B–1 KiB
+    // payloads, and one of `u128` words more than twice as long (docs/performance.md). Every
     // block, word and tail below starts at a multiple of 4, so key position 0 lines up with
     // its first byte.
     let (blocks, rest) = buf.as_chunks_mut::<32>();
@@ -56,7 +56,8 @@ pub fn apply_mask_bytewise(buf: &mut [u8], key: [u8; 4], offset: usize) {
 #[expect(clippy::cast_possible_truncation, reason = "offset % 4 is below 4")]
 fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
     // A rotation of the little-endian word, not `<[u8]>::rotate_left`: that one is an
-    // out-of-line call which cost about 12 ns per frame, more than unmasking 64 B.
+    // out-of-line call, about 9 ns at a nonzero offset in benches/mask.rs (more than masking
+    // 64 B takes), paid whenever a frame's payload arrives over several reads.
     let bits = 8 * (offset % 4) as u32;
     u32::from_le_bytes(key).rotate_right(bits).to_le_bytes()
 }
