@@ -12,6 +12,8 @@ pub struct StatusCode(u16);
 impl StatusCode {
     /// `101 Switching Protocols`: the handshake succeeded (RFC 6455 §4.2.2).
     pub const SWITCHING_PROTOCOLS: Self = Self(101);
+    /// `200 OK`: a plain HTTP answer, such as a server's health or metrics endpoint.
+    pub const OK: Self = Self(200);
     /// `400 Bad Request`: the request is not a valid WebSocket upgrade.
     pub const BAD_REQUEST: Self = Self(400);
     /// `403 Forbidden`: an ACL or `allowed_origins` rejected the peer.

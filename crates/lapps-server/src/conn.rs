@@ -1,0 +1,345 @@
+//! An open connection's task: read, decode, hand messages to the bound instance, write what
+//! was queued, and run the timers (keepalive, idle, stall, closing).
+//!
+//! One task per connection, on the worker thread of its instance. Output is corked: the
+//! frames a batch of service sends queued leave in one write.
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use lapps_proto::{CloseCode, Connection, Event, Message, State};
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::instance::InstanceEvent;
+use crate::metrics::Initiator;
+use crate::registry::ConnShared;
+use crate::runtime::{ServiceRuntime, Shared};
+use crate::service::{DataKind, Inbound, Protocol};
+use crate::transport::Transport;
+
+/// Reading stops for this turn after this many bytes, so one busy client cannot starve the
+/// others on its worker.
+const MAX_READ_BATCH: usize = 256 * 1024;
+
+/// An open connection and everything its task needs.
+#[derive(Debug)]
+pub(crate) struct Open {
+    pub(crate) transport: Transport,
+    pub(crate) codec: Connection,
+    pub(crate) shared: Arc<ConnShared>,
+    pub(crate) service: Arc<ServiceRuntime>,
+    pub(crate) pipelined: BytesMut,
+}
+
+/// Runs an open connection until it ends, then tells everyone.
+pub(crate) async fn run(open: Open, st: Arc<Shared>) {
+    let shutdown = st.shutdown.subscribe();
+    let mut driver = Driver {
+        transport: open.transport,
+        codec: open.codec,
+        shared: open.shared,
+        service: open.service,
+        st,
+        last_rx: Instant::now(),
+        ping_at: None,
+        closing_since: None,
+        close_written: false,
+        failed: false,
+        ended: None,
+    };
+    driver.ping_at = driver.next_ping(driver.last_rx);
+    let pipelined = open.pipelined;
+    if !pipelined.is_empty() {
+        driver.codec.recv_buffer().extend_from_slice(&pipelined);
+        driver.process_input();
+    }
+    let sleep = tokio::time::sleep_until(far_future());
+    tokio::pin!(sleep);
+    if let Err(error) = driver.drive(shutdown, sleep.as_mut()).await {
+        tracing::debug!(conn = %driver.shared.id, %error, "connection transport failed");
+    }
+    driver.finish().await;
+}
+
+struct Driver {
+    transport: Transport,
+    codec: Connection,
+    shared: Arc<ConnShared>,
+    service: Arc<ServiceRuntime>,
+    st: Arc<Shared>,
+    /// When bytes last arrived (idle timeout and keepalive, spec §5.9).
+    last_rx: Instant,
+    ping_at: Option<Instant>,
+    /// When this side's Close was queued (the closing timeout, spec §5.10).
+    closing_since: Option<Instant>,
+    /// A Close is written to the transport: data frames are dropped from now on.
+    close_written: bool,
+    /// The peer broke the protocol; the Close goes out once earlier replies are queued.
+    failed: bool,
+    /// How the connection ended, as the metrics count it.
+    ended: Option<(Initiator, Option<u16>)>,
+}
+
+impl Driver {
+    async fn drive(&mut self, mut shutdown: watch::Receiver<bool>, mut sleep: std::pin::Pin<&mut Sleep>) -> io::Result<()> {
+        let mut deadline = far_future();
+        loop {
+            self.pump_output()?;
+            match self.transport.try_flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            self.account_in_flight();
+            let done = self.codec.is_closed() || (self.close_written && self.failed);
+            if done && !self.transport.wants_write() {
+                // The close handshake is over (or failed): the server closes first.
+                return Ok(());
+            }
+            if *shutdown.borrow() && self.codec.state() == State::Open && !self.failed {
+                self.begin_close(CloseCode::GOING_AWAY, "server shutdown");
+                continue;
+            }
+            let paused = self.shared.reading_paused();
+            if paused {
+                // Spec §5.9: the idle timer is suspended while lapps is not reading.
+                self.last_rx = Instant::now();
+            }
+            let next = self.next_deadline();
+            if next != deadline {
+                deadline = next;
+                sleep.as_mut().reset(deadline);
+            }
+            let can_read = !paused && !self.failed;
+            let wants_write = self.transport.wants_write();
+            tokio::select! {
+                ready = self.transport.readable(), if can_read => {
+                    ready?;
+                    if self.read()? == 0 {
+                        return Ok(());
+                    }
+                }
+                ready = self.transport.writable(), if wants_write => ready?,
+                () = self.shared.wake.notified() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        // The server is gone: behave as at shutdown.
+                        shutdown = watch::channel(true).1;
+                    }
+                }
+                () = &mut sleep => {
+                    if self.on_timer() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads what is available and processes it; returns 0 at end of stream.
+    fn read(&mut self) -> io::Result<usize> {
+        let size = self.st.settings.input_buffer_size;
+        let mut total = 0;
+        let mut eof = false;
+        while total < MAX_READ_BATCH {
+            match self.transport.try_read(self.codec.recv_buffer(), size) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if total > 0 {
+            self.last_rx = Instant::now();
+            self.ping_at = self.next_ping(self.last_rx);
+            self.process_input();
+        }
+        self.codec.release_buffers();
+        Ok(if eof { 0 } else { total.max(1) })
+    }
+
+    fn process_input(&mut self) {
+        let result = self.codec.handle_received();
+        while let Some(event) = self.codec.poll_event() {
+            self.on_event(event);
+        }
+        if let Err(error) = result {
+            tracing::debug!(conn = %self.shared.id, %error, "protocol violation");
+            self.failed = true;
+            self.record_end(Initiator::Server, Some(error.close_code().0));
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Message(message) => {
+                let inbound = match message {
+                    Message::Text(text) => Inbound { kind: DataKind::Text, data: text.into_bytes() },
+                    Message::Binary(data) => Inbound { kind: DataKind::Binary, data },
+                    _ => return,
+                };
+                if self.shared.is_closed() {
+                    return;
+                }
+                if self.service.protocol == Protocol::LAppS && inbound.kind == DataKind::Text {
+                    // Spec §4.1: the LAppS protocol is carried in binary frames only.
+                    self.begin_close(CloseCode::UNSUPPORTED_DATA, "LAppS protocol requires binary frames");
+                    return;
+                }
+                self.shared.metrics.record_received(inbound.data.len());
+                self.shared.deliver(InstanceEvent::Message(self.shared.id, inbound));
+            }
+            Event::Ping(_) | Event::Pong(_) => {}
+            Event::Closed(frame) => {
+                if self.closing_since.is_none() {
+                    self.record_end(Initiator::Client, frame.as_ref().map(|f| f.code.0));
+                }
+                self.shared.mark_closed();
+            }
+        }
+    }
+
+    /// Moves queued output into the transport: the service's frames, a close it asked for,
+    /// then what the codec queued (pongs, Close frames).
+    fn pump_output(&mut self) -> io::Result<()> {
+        let (frames, close) = {
+            let mut out = self.shared.outbound();
+            (out.frames.split(), out.close.take())
+        };
+        if !frames.is_empty() && !self.close_written {
+            self.transport.queue(&frames)?;
+        }
+        if let Some((code, reason)) = close {
+            self.begin_close(code, &reason);
+        }
+        if self.failed && self.close_written {
+            return Ok(());
+        }
+        if self.failed && self.shared.pending() > 0 {
+            // The Close of a violation waits until the instance has handled the messages that
+            // came before it, so that their replies go out first (Autobahn 3.2, 5.15).
+            return Ok(());
+        }
+        let data = self.codec.transmit_data();
+        if !data.is_empty() {
+            self.transport.queue(data)?;
+            let len = data.len();
+            self.codec.advance_transmit(len);
+        }
+        if self.codec.state() != State::Open {
+            self.close_written = true;
+            if self.failed {
+                self.shared.mark_closed();
+                self.closing_since.get_or_insert_with(Instant::now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a close from this side: the handler goes stale and `on_disconnect` is queued.
+    fn begin_close(&mut self, code: CloseCode, reason: &str) {
+        if self.codec.close(code, reason).is_ok() {
+            self.closing_since = Some(Instant::now());
+            self.record_end(Initiator::Server, Some(code.0));
+        }
+        self.shared.mark_closed();
+    }
+
+    /// Publishes how much output is still unwritten, and ends a stall once it drained.
+    fn account_in_flight(&mut self) {
+        let pending = self.transport.pending_len();
+        let mut out = self.shared.outbound();
+        out.in_flight = pending;
+        if pending == 0 && out.frames.is_empty() {
+            out.stalled_since = None;
+        }
+    }
+
+    /// Handles whichever timer expired; returns true if the connection must be dropped.
+    fn on_timer(&mut self) -> bool {
+        let now = Instant::now();
+        let settings = &self.st.settings;
+        if let Some(since) = self.closing_since {
+            if now >= since + settings.handshake_timeout {
+                // Spec §5.10: no Close came back in time.
+                return true;
+            }
+        }
+        if self.codec.state() != State::Open {
+            return false;
+        }
+        let idle = settings.idle_timeout;
+        if !idle.is_zero() {
+            let stalled = self.shared.outbound().stalled_since;
+            if stalled.is_some_and(|since| now >= Instant::from_std(since) + idle) {
+                // Spec §5.12: undelivered data is discarded before the 1008.
+                self.shared.outbound().frames.clear();
+                self.begin_close(CloseCode::POLICY_VIOLATION, "outbound buffer full");
+                return false;
+            }
+            if now >= self.last_rx + idle {
+                self.begin_close(CloseCode::GOING_AWAY, "idle timeout");
+                return false;
+            }
+        }
+        if self.ping_at.is_some_and(|at| now >= at) {
+            let _ = self.codec.send(Message::Ping(bytes::Bytes::new()));
+            self.ping_at = self.ping_at.map(|at| at + settings.ping_interval);
+        }
+        false
+    }
+
+    fn next_ping(&self, from: Instant) -> Option<Instant> {
+        let interval = self.st.settings.ping_interval;
+        (!interval.is_zero()).then(|| from + interval)
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let settings = &self.st.settings;
+        let mut next = far_future();
+        if let Some(since) = self.closing_since {
+            next = next.min(since + settings.handshake_timeout);
+        }
+        if self.codec.state() == State::Open {
+            if let Some(at) = self.ping_at {
+                next = next.min(at);
+            }
+            if !settings.idle_timeout.is_zero() {
+                next = next.min(self.last_rx + settings.idle_timeout);
+                if let Some(since) = self.shared.outbound().stalled_since {
+                    next = next.min(Instant::from_std(since) + settings.idle_timeout);
+                }
+            }
+        }
+        next
+    }
+
+    fn record_end(&mut self, initiator: Initiator, code: Option<u16>) {
+        self.ended.get_or_insert((initiator, code));
+    }
+
+    /// The connection is over: tell the instance (once), the registry and the counters, and
+    /// close the socket.
+    async fn finish(mut self) {
+        self.shared.mark_closed();
+        let (initiator, code) = self.ended.unwrap_or((Initiator::Transport, None));
+        self.shared.metrics.record_close(initiator, code);
+        self.shared
+            .metrics
+            .connections_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.st.registry.remove(self.shared.id);
+        self.st.closed_one();
+        self.transport.shutdown().await;
+    }
+}
+
+/// A deadline that never comes: about thirty years ahead.
+fn far_future() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(86_400 * 365 * 30)
+}
