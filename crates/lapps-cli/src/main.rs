@@ -1,44 +1,137 @@
-//! The `lapps` binary.
-//!
-//! Until the server lands (issue 3), `lapps` serves the raw echo of lapps-proto's blocking
-//! example on every request target, by default on 127.0.0.1:5083. The server, the LAppS
-//! configuration files and the Lua services replace it.
+//! The `lapps` binary: parses the command line, loads the configuration, runs the server
+//! until a signal, and maps failures to exit codes (0 clean, 1 failure, 2 usage).
 
-use std::net::TcpListener;
+mod args;
+mod logging;
+mod signals;
+
 use std::process::ExitCode;
 
 use clap::Parser;
+use lapps_server::config::{self, Config, ConfigError, Env, Level, Loaded};
+use lapps_server::{Server, ServerBuilder, echo, listen_address};
 
-#[path = "../../lapps-proto/examples/std_echo.rs"]
-#[allow(dead_code, reason = "only `run` is used; `main` is the example's own")]
-mod std_echo;
+use crate::args::{Args, Command, ConfigSource};
 
-/// A Lua application server over WebSockets (today: the lapps-proto echo server).
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// The address to listen on; port 0 picks a free port, which is printed.
-    #[arg(long, default_value = "127.0.0.1:5083")]
-    listen: String,
-}
-
-#[expect(
-    clippy::print_stderr,
-    reason = "a binary reports its address and errors"
-)]
 fn main() -> ExitCode {
     let args = Args::parse();
-    let listener = match TcpListener::bind(&args.listen) {
-        Ok(listener) => listener,
+    if let Err(error) = logging::init(&args) {
+        return fail(&error);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the runtime: {error}")),
+    };
+    let env = Env::from_process();
+    let result = match &args.command {
+        None => runtime.block_on(serve(default_config(), true, args.listen.as_deref())),
+        Some(Command::Run(source)) => match load(source, &env) {
+            Ok(loaded) => {
+                log_diagnostics(&loaded);
+                runtime.block_on(serve(loaded.config, false, args.listen.as_deref()))
+            }
+            Err(error) => Err(error.to_string()),
+        },
+        Some(Command::Check(source)) => check(source, &env),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+/// The built-in default configuration: every default of spec §2.4, on 127.0.0.1.
+fn default_config() -> Config {
+    let mut config = Config::builtin_default();
+    config.server.ip = "127.0.0.1".to_owned();
+    config
+}
+
+fn load(source: &ConfigSource, env: &Env) -> Result<Loaded, ConfigError> {
+    let loaded = match (&source.config, &source.config_dir) {
+        (Some(file), _) => config::load_toml(file, env)?,
+        (None, Some(dir)) => config::discover(dir, env)?,
+        (None, None) => config::discover(&env.conf_dir(), env)?,
+    };
+    Ok(loaded)
+}
+
+/// Logs the notes and warnings of a loaded configuration at their level.
+fn log_diagnostics(loaded: &Loaded) {
+    for diagnostic in &loaded.warnings {
+        match diagnostic.level() {
+            Level::Info => tracing::info!("{diagnostic}"),
+            _ => tracing::warn!("{diagnostic}"),
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "check reports to the terminal")]
+fn check(source: &ConfigSource, env: &Env) -> Result<(), String> {
+    let loaded = match load(source, env) {
+        Ok(loaded) => loaded,
         Err(error) => {
-            eprintln!("lapps: cannot listen on {}: {error}", args.listen);
-            return ExitCode::FAILURE;
+            for warning in error.warnings() {
+                println!("{}: {warning}", warning.level());
+            }
+            return Err(error.to_string());
         }
     };
-    match listener.local_addr() {
-        Ok(addr) => eprintln!("lapps: echo listening on ws://{addr}/echo"),
-        Err(error) => eprintln!("lapps: listening (address unknown: {error})"),
+    for diagnostic in &loaded.warnings {
+        println!("{}: {diagnostic}", diagnostic.level());
     }
-    std_echo::run(&listener);
-    ExitCode::SUCCESS
+    println!(
+        "configuration is valid: {} service(s)",
+        loaded.config.services.len()
+    );
+    Ok(())
+}
+
+/// Serves `config`; `builtin` adds the built-in echo service at `/echo` (4 instances).
+async fn serve(config: Config, builtin: bool, listen: Option<&str>) -> Result<(), String> {
+    if let Some(name) = config.services.keys().next() {
+        // Issue 4 brings the Lua host; until then a configured service cannot be served, and
+        // the built-in echo must not stand in for a user's Lua app of the same name.
+        return Err(format!(
+            "service {name}: Lua services are not served yet by this lapps (only the built-in \
+             default configuration's echo is)"
+        ));
+    }
+    let mut builder = ServerBuilder::from_config(&config).map_err(|e| e.to_string())?;
+    if builtin {
+        builder = builder.service(echo::service("echo").instances(4));
+    }
+    let server: Server = match listen
+        .map(str::to_owned)
+        .or_else(|| listen_address(&config))
+    {
+        Some(addr) => builder.bind(addr).await,
+        None => builder.start().await,
+    }
+    .map_err(|e| e.to_string())?;
+    announce(&server);
+    tokio::spawn(signals::watch(server.shutdown_handle()));
+    server.await.map_err(|e| e.to_string())
+}
+
+/// Prints the bound addresses on standard error in a fixed form that scripts and tests read:
+/// `lapps: listening on ws://ADDR` (or `wss://`), one line per address.
+#[expect(
+    clippy::print_stderr,
+    reason = "the bound address is part of the binary's output"
+)]
+fn announce(server: &Server) {
+    let scheme = if server.is_tls() { "wss" } else { "ws" };
+    for addr in server.local_addrs() {
+        eprintln!("lapps: listening on {scheme}://{addr}");
+    }
+}
+
+#[expect(clippy::print_stderr, reason = "a binary reports its failure")]
+fn fail(message: &str) -> ExitCode {
+    eprintln!("lapps: {message}");
+    ExitCode::FAILURE
 }

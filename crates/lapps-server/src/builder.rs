@@ -9,6 +9,7 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::acl::Acl;
+use crate::config::{Config, ServiceSettings};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -116,7 +117,33 @@ impl ServiceConfig {
     }
 
     fn target(&self) -> String {
-        self.route.clone().unwrap_or_else(|| format!("/{}", self.name))
+        self.route
+            .clone()
+            .unwrap_or_else(|| format!("/{}", self.name))
+    }
+}
+
+impl ServiceConfig {
+    /// Creates a reactive service from its configuration entry: every key of spec §2.6
+    /// that the server applies, with `factory` building its instances.
+    pub fn from_settings(
+        name: &str,
+        settings: &ServiceSettings,
+        factory: impl ServiceFactory,
+    ) -> Self {
+        let mut service = Self::new(name, factory)
+            .route(settings.request_target.clone())
+            .protocol(settings.protocol)
+            .instances(settings.instances)
+            .auto_start(settings.auto_start)
+            .max_message_size(settings.max_inbound_message_size)
+            .acl(settings.acl.clone());
+        service.proto_alias.clone_from(&settings.proto_alias);
+        service.extra_headers.clone_from(&settings.extra_headers);
+        service
+            .allowed_origins
+            .clone_from(&settings.allowed_origins);
+        service
     }
 }
 
@@ -176,6 +203,46 @@ impl ServerBuilder {
             services: Vec::new(),
             bound: Vec::new(),
         }
+    }
+
+    /// Creates a builder with the server settings of `config` (`ws.json`): workers, limits,
+    /// timeouts, the global ACL, metrics and TLS. Services are added separately, with
+    /// [`ServiceConfig::from_settings`], because what implements them (Lua, Rust) is the
+    /// caller's choice; the listen address is [`listen_address`].
+    ///
+    /// # Errors
+    ///
+    /// A TLS error naming the certificate or key file when `tls` is true and they cannot be
+    /// loaded, or a configuration error when `tls` is true in a build without the `tls`
+    /// feature.
+    pub fn from_config(config: &Config) -> Result<Self, Error> {
+        let server = &config.server;
+        let mut builder = Self::new()
+            .workers(server.workers.workers)
+            .listeners(usize::try_from(server.listeners).unwrap_or(usize::MAX))
+            .max_connections(server.workers.max_connections)
+            .handshake_timeout(server.handshake_timeout)
+            .idle_timeout(server.idle_timeout)
+            .ping_interval(server.ping_interval)
+            .max_outbound_buffer(server.max_outbound_buffer)
+            .max_header_size(server.max_header_size)
+            .input_buffer_size(server.workers.input_buffer_size)
+            .auto_fragment(server.workers.auto_fragment)
+            .metrics(server.metrics)
+            .acl(server.acl.clone());
+        if server.tls {
+            if !cfg!(feature = "tls") {
+                return Err(Error::config(
+                    "ws.json: tls: true needs a lapps built with the tls feature".to_owned(),
+                ));
+            }
+            let files = &server.tls_certificates;
+            let tls = lapps_tls::ServerTlsConfig::from_pem_files(&files.cert, &files.key)
+                .and_then(|tls| tls.versions(server.tls_server_version).build())
+                .map_err(|e| Error::tls("cannot set up TLS (tls_certificates)".to_owned(), e))?;
+            builder = builder.tls(tls);
+        }
+        Ok(builder)
     }
 
     /// Sets the number of worker threads (default: the number of cores; at least 1).
@@ -281,7 +348,10 @@ impl ServerBuilder {
     /// bind error (naming the address), or a failure to start the worker threads. A service
     /// whose instances fail to start does not fail the server (spec §1.7): it is logged and
     /// its state is `failed`.
-    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs + std::fmt::Display) -> Result<Server, Error> {
+    pub async fn bind(
+        self,
+        addr: impl tokio::net::ToSocketAddrs + std::fmt::Display,
+    ) -> Result<Server, Error> {
         let name = addr.to_string();
         let resolved = tokio::net::lookup_host(addr)
             .await
@@ -367,10 +437,16 @@ impl ServerBuilder {
         let mut names = std::collections::HashSet::new();
         for (i, service) in self.services.iter().enumerate() {
             if !names.insert(service.name.as_str()) {
-                return Err(Error::config(format!("service {} is defined twice", service.name)));
+                return Err(Error::config(format!(
+                    "service {} is defined twice",
+                    service.name
+                )));
             }
             let target = service.target();
-            if !target.starts_with('/') || target.contains(['?', '#']) || target.contains(char::is_whitespace) {
+            if !target.starts_with('/')
+                || target.contains(['?', '#'])
+                || target.contains(char::is_whitespace)
+            {
                 return Err(Error::config(format!(
                     "service {}: request_target {target:?} must start with / and contain no ?, # or whitespace",
                     service.name
@@ -412,13 +488,20 @@ fn runtime_service(service: ServiceConfig, metrics: &Metrics) -> ServiceRuntime 
 
 /// Starts every instance of `service` (instance `i` on worker `i mod workers`); on any
 /// failure, stops the ones that started and marks the service failed (spec §3.2).
-pub(crate) async fn start_service(service: &Arc<ServiceRuntime>, workers: &[mpsc::UnboundedSender<WorkerCommand>]) {
+pub(crate) async fn start_service(
+    service: &Arc<ServiceRuntime>,
+    workers: &[mpsc::UnboundedSender<WorkerCommand>],
+) {
     service.set_state(ServiceState::Starting);
     let mut started = Vec::with_capacity(service.instances);
     let mut failure = None;
     for index in 0..service.instances {
         let (reply, result) = oneshot::channel();
-        let command = WorkerCommand::StartInstance { service: Arc::clone(service), index, reply };
+        let command = WorkerCommand::StartInstance {
+            service: Arc::clone(service),
+            index,
+            reply,
+        };
         if workers[index % workers.len()].send(command).is_err() {
             failure = Some(format!("instance {index}: its worker is gone"));
             break;
@@ -445,7 +528,11 @@ pub(crate) async fn start_service(service: &Arc<ServiceRuntime>, workers: &[mpsc
     }
     let running = !started.is_empty();
     service.set_instances(started);
-    service.set_state(if running { ServiceState::Running } else { ServiceState::Stopped });
+    service.set_state(if running {
+        ServiceState::Running
+    } else {
+        ServiceState::Stopped
+    });
 }
 
 /// Binds `count` sockets to `addr` with `SO_REUSEPORT`, so the kernel spreads connections
@@ -466,13 +553,34 @@ fn bind_listeners(addr: SocketAddr, count: usize) -> Result<Vec<std::net::TcpLis
 
 fn bind_one(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
     let fail = |e| Error::bind(format!("cannot bind {addr}"), e);
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(SockProtocol::TCP)).map_err(fail)?;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(SockProtocol::TCP),
+    )
+    .map_err(fail)?;
     socket.set_reuse_address(true).map_err(fail)?;
     #[cfg(unix)]
     socket.set_reuse_port(true).map_err(fail)?;
     socket.bind(&addr.into()).map_err(fail)?;
     socket.listen(1024).map_err(fail)?;
     Ok(socket.into())
+}
+
+/// Returns the `ip:port` the configuration listens on, with an IPv6 literal in brackets,
+/// ready for [`ServerBuilder::bind`]; `None` when `listeners` is 0 (a process that runs
+/// standalone services only).
+pub fn listen_address(config: &Config) -> Option<String> {
+    let server = &config.server;
+    if server.listeners == 0 {
+        return None;
+    }
+    let ip = &server.ip;
+    Some(if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]:{}", server.port)
+    } else {
+        format!("{ip}:{}", server.port)
+    })
 }
 
 /// The default largest inbound message: 16 MiB (spec §2.6).

@@ -21,7 +21,7 @@ mod transport;
 mod upgrade;
 mod worker;
 
-pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, ServerBuilder, ServiceConfig};
+pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, ServerBuilder, ServiceConfig, listen_address};
 pub use error::Error;
 pub use instance::InstanceContext;
 pub use metrics::{Initiator, Metrics, ServiceMetrics};

@@ -57,7 +57,9 @@ impl Shared {
     pub(crate) fn try_open(&self) -> bool {
         let max = self.settings.max_connections;
         self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .is_ok()
     }
 
@@ -126,7 +128,10 @@ pub(crate) struct ServiceRuntime {
 }
 
 impl ServiceRuntime {
-    #[expect(clippy::too_many_arguments, reason = "one place builds it, from ServiceConfig")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one place builds it, from ServiceConfig"
+    )]
     pub(crate) fn new(
         name: Arc<str>,
         protocol: Protocol,
@@ -151,7 +156,13 @@ impl ServiceRuntime {
             extra_headers,
             allowed_origins: allowed_origins
                 .iter()
-                .filter_map(|o| if o == "*" { Some("*".to_owned()) } else { normalize_origin(o) })
+                .filter_map(|o| {
+                    if o == "*" {
+                        Some("*".to_owned())
+                    } else {
+                        normalize_origin(o)
+                    }
+                })
                 .collect(),
             factory,
             metrics,
@@ -194,7 +205,7 @@ impl ServiceRuntime {
         self.proto_alias
             .as_deref()
             .into_iter()
-            .chain([self.protocol.name()])
+            .chain([self.protocol.as_str()])
             .collect()
     }
 
@@ -224,9 +235,10 @@ pub(crate) fn normalize_origin(origin: &str) -> Option<String> {
     }
     // A bracketed IPv6 host may contain colons; the port follows the bracket.
     let (host, port) = match authority.rfind(':') {
-        Some(i) if !authority[i..].contains(']') => {
-            (authority[..i].to_owned(), authority[i + 1..].parse::<u16>().ok()?)
-        }
+        Some(i) if !authority[i..].contains(']') => (
+            authority[..i].to_owned(),
+            authority[i + 1..].parse::<u16>().ok()?,
+        ),
         _ => (authority.clone(), default_port),
     };
     Some(format!("{scheme}://{host}:{port}"))
@@ -238,11 +250,26 @@ mod tests {
 
     #[test]
     fn origins_are_normalised() {
-        assert_eq!(normalize_origin("https://Example.com").as_deref(), Some("https://example.com:443"));
-        assert_eq!(normalize_origin("https://example.com:443/").as_deref(), Some("https://example.com:443"));
-        assert_eq!(normalize_origin("http://example.com:8080").as_deref(), Some("http://example.com:8080"));
-        assert_eq!(normalize_origin("http://[::1]").as_deref(), Some("http://[::1]:80"));
-        assert_eq!(normalize_origin("http://[::1]:81").as_deref(), Some("http://[::1]:81"));
+        assert_eq!(
+            normalize_origin("https://Example.com").as_deref(),
+            Some("https://example.com:443")
+        );
+        assert_eq!(
+            normalize_origin("https://example.com:443/").as_deref(),
+            Some("https://example.com:443")
+        );
+        assert_eq!(
+            normalize_origin("http://example.com:8080").as_deref(),
+            Some("http://example.com:8080")
+        );
+        assert_eq!(
+            normalize_origin("http://[::1]").as_deref(),
+            Some("http://[::1]:80")
+        );
+        assert_eq!(
+            normalize_origin("http://[::1]:81").as_deref(),
+            Some("http://[::1]:81")
+        );
         assert_eq!(normalize_origin("null"), None);
         assert_eq!(normalize_origin("ftp://x"), None);
         assert_eq!(normalize_origin("http://x:99999"), None);

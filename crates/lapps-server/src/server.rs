@@ -46,8 +46,16 @@ impl Server {
         ServerBuilder::new()
     }
 
-    pub(crate) fn new(shared: Arc<Shared>, local_addrs: Vec<SocketAddr>, done: Vec<oneshot::Receiver<()>>) -> Self {
-        Self { shared, local_addrs, done }
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        local_addrs: Vec<SocketAddr>,
+        done: Vec<oneshot::Receiver<()>>,
+    ) -> Self {
+        Self {
+            shared,
+            local_addrs,
+            done,
+        }
     }
 
     /// Returns the first bound address (with port 0, the port the system chose).
@@ -63,6 +71,11 @@ impl Server {
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// Returns true if the server speaks TLS (`wss://`).
+    pub fn is_tls(&self) -> bool {
+        self.shared.tls.is_some()
+    }
+
     /// Returns every bound address.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
@@ -70,7 +83,9 @@ impl Server {
 
     /// Returns a handle that starts the graceful shutdown.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { shared: Arc::clone(&self.shared) }
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Returns the server's counters.
@@ -98,7 +113,10 @@ impl Server {
     /// # Errors
     ///
     /// None today; the `Result` leaves room for failures of the shutdown itself.
-    pub async fn with_graceful_shutdown(self, signal: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn with_graceful_shutdown(
+        self,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
         let handle = self.shutdown_handle();
         let mut shutdown = self.shared.shutdown.subscribe();
         tokio::select! {
@@ -124,7 +142,8 @@ impl Server {
     async fn drain(self) {
         let grace = self.shared.settings.handshake_timeout + Duration::from_millis(250);
         let deadline = tokio::time::Instant::now() + grace;
-        while self.shared.open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        while self.shared.open.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         for service in self.shared.services.iter().rev() {

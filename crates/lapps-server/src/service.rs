@@ -35,25 +35,7 @@ impl fmt::Display for ConnectionId {
     }
 }
 
-/// The protocol a reactive service speaks (spec §1.5).
-#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
-pub enum Protocol {
-    /// LAppS: JSON-RPC-like messages in CBOR, in binary frames (spec §4).
-    LAppS,
-    /// Plain WebSocket: messages go to the service as they are.
-    #[default]
-    Raw,
-}
-
-impl Protocol {
-    /// Returns the configuration and subprotocol name: `raw` or `LAppS`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::LAppS => "LAppS",
-            Self::Raw => "raw",
-        }
-    }
-}
+pub use crate::config::Protocol;
 
 /// The two kinds of data message.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]

@@ -1,0 +1,203 @@
+//! The `lapps` binary as an operator runs it: the built-in default configuration, signals,
+//! exit codes, and `lapps check`.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `lapps` and the address it announced.
+struct Lapps {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Lapps {
+    fn start(args: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lapps"))
+            .args(args)
+            .env_remove("LAPPS_LOG")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+            if let Some(addr) = line.strip_prefix("lapps: listening on ws://") {
+                return Ok(Self {
+                    child,
+                    addr: addr.to_owned(),
+                    stderr: rx,
+                });
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) -> TestResult {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()?;
+        assert!(status.success(), "kill -{name} failed");
+        Ok(())
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    fn wait(&mut self, limit: Duration) -> Result<Option<i32>, Box<dyn std::error::Error>> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill()?;
+        Err(format!("lapps did not exit within {limit:?}").into())
+    }
+}
+
+impl Drop for Lapps {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn default_configuration_serves_echo_and_sigterm_closes_clients_with_1001() -> TestResult {
+    let mut lapps = Lapps::start(&["--listen", "127.0.0.1:0"])?;
+    let url = format!("ws://{}/echo", lapps.addr);
+    tokio::time::timeout(TIMEOUT, async {
+        let (mut first, _) = tokio_tungstenite::connect_async(&url).await?;
+        let (mut second, _) = tokio_tungstenite::connect_async(&url).await?;
+        first.send(Message::text("ping me")).await?;
+        assert_eq!(
+            first.next().await.ok_or("ended")??,
+            Message::text("ping me")
+        );
+        // SIGHUP is ignored.
+        lapps.signal("HUP")?;
+        second.send(Message::binary(vec![1u8, 2, 3])).await?;
+        assert_eq!(
+            second.next().await.ok_or("ended")??,
+            Message::binary(vec![1u8, 2, 3])
+        );
+        lapps.signal("TERM")?;
+        for ws in [&mut first, &mut second] {
+            match ws.next().await.ok_or("ended without a Close")?? {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(frame.code, CloseCode::Away);
+                    assert_eq!(frame.reason.as_str(), "server shutdown");
+                }
+                other => panic!("expected Close 1001, got {other:?}"),
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+    .await??;
+    // The clients answered the Close (tokio-tungstenite replies when it reads it), so the
+    // process ends well within the 10 s grace period, with exit code 0.
+    assert_eq!(lapps.wait(Duration::from_secs(12))?, Some(0));
+    let lines: Vec<String> = lapps.stderr.try_iter().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("shutting down") && l.contains("SIGTERM")),
+        "{lines:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn usage_errors_exit_with_2() -> TestResult {
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .arg("--no-such-flag")
+        .output()?;
+    assert_eq!(output.status.code(), Some(2));
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .args(["run", "--config-dir", "a", "--config", "b.toml"])
+        .output()?;
+    assert_eq!(output.status.code(), Some(2));
+    Ok(())
+}
+
+fn scratch(name: &str) -> Result<PathBuf, std::io::Error> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[test]
+fn check_lists_every_problem_and_exits_1() -> TestResult {
+    let dir = scratch("check-invalid")?;
+    std::fs::write(
+        dir.join("ws.json"),
+        r#"{"port": 70000, "workers": {"workers": "four"}, "listners": 2}"#,
+    )?;
+    std::fs::write(dir.join("lapps.json"), r#"{"services": {}}"#)?;
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .args(["check", "--config-dir"])
+        .arg(&dir)
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout)?;
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stdout.contains("unknown key listners"), "stdout: {stdout}");
+    assert!(stderr.contains("ws.json: port"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("ws.json: workers.workers"),
+        "stderr: {stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn check_accepts_a_valid_configuration() -> TestResult {
+    let dir = scratch("check-valid")?;
+    std::fs::write(dir.join("ws.json"), r#"{"port": 5090, "metrics": true}"#)?;
+    std::fs::write(dir.join("lapps.json"), r#"{"services": {}}"#)?;
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .args(["check", "--config-dir"])
+        .arg(&dir)
+        .output()?;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8(output.stdout)?.contains("configuration is valid: 0 service(s)"));
+    Ok(())
+}
+
+#[test]
+fn run_refuses_lua_services_until_lapps_serves_lua() -> TestResult {
+    let dir = scratch("run-lua")?;
+    std::fs::write(
+        dir.join("lapps.json"),
+        r#"{"services": {"chat": {"instances": 2}}}"#,
+    )?;
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .args(["run", "--listen", "127.0.0.1:0", "--config-dir"])
+        .arg(&dir)
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8(output.stderr)?.contains("service chat: Lua services are not served yet")
+    );
+    Ok(())
+}
