@@ -50,11 +50,14 @@ pub(crate) async fn run(open: Open, st: Arc<Shared>) {
         ended: None,
     };
     driver.ping_at = driver.next_ping(driver.last_rx);
+    // The pipelined bytes share the handshake buffer's allocation: copy them into the codec
+    // and let that buffer go now, not when the connection ends (idle memory, spec design §2).
     let pipelined = open.pipelined;
     if !pipelined.is_empty() {
         driver.codec.recv_buffer().extend_from_slice(&pipelined);
         driver.process_input();
     }
+    drop(pipelined);
     let sleep = tokio::time::sleep_until(far_future());
     tokio::pin!(sleep);
     if let Err(error) = driver.drive(shutdown, sleep.as_mut()).await {
@@ -83,7 +86,11 @@ struct Driver {
 }
 
 impl Driver {
-    async fn drive(&mut self, mut shutdown: watch::Receiver<bool>, mut sleep: std::pin::Pin<&mut Sleep>) -> io::Result<()> {
+    async fn drive(
+        &mut self,
+        mut shutdown: watch::Receiver<bool>,
+        mut sleep: std::pin::Pin<&mut Sleep>,
+    ) -> io::Result<()> {
         let mut deadline = far_future();
         loop {
             self.pump_output()?;
@@ -179,8 +186,14 @@ impl Driver {
         match event {
             Event::Message(message) => {
                 let inbound = match message {
-                    Message::Text(text) => Inbound { kind: DataKind::Text, data: text.into_bytes() },
-                    Message::Binary(data) => Inbound { kind: DataKind::Binary, data },
+                    Message::Text(text) => Inbound {
+                        kind: DataKind::Text,
+                        data: text.into_bytes(),
+                    },
+                    Message::Binary(data) => Inbound {
+                        kind: DataKind::Binary,
+                        data,
+                    },
                     _ => return,
                 };
                 if self.shared.is_closed() {
@@ -188,11 +201,15 @@ impl Driver {
                 }
                 if self.service.protocol == Protocol::LAppS && inbound.kind == DataKind::Text {
                     // Spec §4.1: the LAppS protocol is carried in binary frames only.
-                    self.begin_close(CloseCode::UNSUPPORTED_DATA, "LAppS protocol requires binary frames");
+                    self.begin_close(
+                        CloseCode::UNSUPPORTED_DATA,
+                        "LAppS protocol requires binary frames",
+                    );
                     return;
                 }
                 self.shared.metrics.record_received(inbound.data.len());
-                self.shared.deliver(InstanceEvent::Message(self.shared.id, inbound));
+                self.shared
+                    .deliver(InstanceEvent::Message(self.shared.id, inbound));
             }
             Event::Ping(_) | Event::Pong(_) => {}
             Event::Closed(frame) => {
