@@ -6,7 +6,10 @@
 use lapps_server::{Server, echo};
 
 #[tokio::main(flavor = "current_thread")]
-#[expect(clippy::print_stdout, reason = "the example reports its address on stdout")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the example reports its address on stdout"
+)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args()
         .nth(1)

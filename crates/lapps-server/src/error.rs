@@ -23,19 +23,35 @@ enum Kind {
 
 impl Error {
     pub(crate) fn bind(message: String, source: std::io::Error) -> Self {
-        Self { kind: Kind::Bind, message, source: Some(Box::new(source)) }
+        Self {
+            kind: Kind::Bind,
+            message,
+            source: Some(Box::new(source)),
+        }
     }
 
     pub(crate) fn config(message: String) -> Self {
-        Self { kind: Kind::Config, message, source: None }
+        Self {
+            kind: Kind::Config,
+            message,
+            source: None,
+        }
     }
 
     pub(crate) fn runtime(message: String, source: std::io::Error) -> Self {
-        Self { kind: Kind::Runtime, message, source: Some(Box::new(source)) }
+        Self {
+            kind: Kind::Runtime,
+            message,
+            source: Some(Box::new(source)),
+        }
     }
 
     pub(crate) fn tls(message: String, source: lapps_tls::TlsError) -> Self {
-        Self { kind: Kind::Tls, message, source: Some(Box::new(source)) }
+        Self {
+            kind: Kind::Tls,
+            message,
+            source: Some(Box::new(source)),
+        }
     }
 
     /// Returns true if a listening socket could not be bound (for example, the port is in
@@ -82,6 +98,8 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }

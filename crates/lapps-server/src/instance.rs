@@ -147,7 +147,8 @@ pub(crate) async fn run(
                 };
                 if let (true, Some(conn)) = (close, conn) {
                     // spec §3.4: `false` or a raised error closes with 1011.
-                    let _ = conn.request_close(lapps_proto::CloseCode::INTERNAL_ERROR, "internal error");
+                    let _ = conn
+                        .request_close(lapps_proto::CloseCode::INTERNAL_ERROR, "internal error");
                 }
             }
             InstanceEvent::Disconnect(id) => {

@@ -96,35 +96,72 @@ impl Metrics {
 
     /// Returns the number of connections open for `service`.
     pub fn connections_open(&self, service: &str) -> i64 {
-        self.service(service).connections_open.load(Ordering::Relaxed)
+        self.service(service)
+            .connections_open
+            .load(Ordering::Relaxed)
     }
 
     /// Renders every metric in the Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         gauge(&mut out, "lapps_info", "Always 1.");
-        let _ = writeln!(out, "lapps_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            out,
+            "lapps_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         gauge(&mut out, "lapps_uptime_seconds", "Time since startup.");
-        let _ = writeln!(out, "lapps_uptime_seconds {}", self.started.elapsed().as_secs_f64());
+        let _ = writeln!(
+            out,
+            "lapps_uptime_seconds {}",
+            self.started.elapsed().as_secs_f64()
+        );
         let plain = [
-            ("lapps_tcp_accepted_total", "Accepted TCP connections.", &self.tcp_accepted),
-            ("lapps_tcp_rejected_total", "Sockets closed at accept by the global ACL.", &self.tcp_rejected),
-            ("lapps_accept_errors_total", "Failed accept calls.", &self.accept_errors),
-            ("lapps_tls_handshake_failures_total", "Failed TLS handshakes.", &self.tls_handshake_failures),
+            (
+                "lapps_tcp_accepted_total",
+                "Accepted TCP connections.",
+                &self.tcp_accepted,
+            ),
+            (
+                "lapps_tcp_rejected_total",
+                "Sockets closed at accept by the global ACL.",
+                &self.tcp_rejected,
+            ),
+            (
+                "lapps_accept_errors_total",
+                "Failed accept calls.",
+                &self.accept_errors,
+            ),
+            (
+                "lapps_tls_handshake_failures_total",
+                "Failed TLS handshakes.",
+                &self.tls_handshake_failures,
+            ),
         ];
         for (name, help, value) in plain {
             counter(&mut out, name, help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        counter(&mut out, "lapps_handshake_failures_total", "Handshakes that did not reach 101.");
-        for (label, value) in HANDSHAKE_FAILURE_LABELS.iter().zip(&self.handshake_failures) {
+        counter(
+            &mut out,
+            "lapps_handshake_failures_total",
+            "Handshakes that did not reach 101.",
+        );
+        for (label, value) in HANDSHAKE_FAILURE_LABELS
+            .iter()
+            .zip(&self.handshake_failures)
+        {
             let _ = writeln!(
                 out,
                 "lapps_handshake_failures_total{{status=\"{label}\"}} {}",
                 value.load(Ordering::Relaxed)
             );
         }
-        let services = self.services.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let services = self
+            .services
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         render_services(&mut out, &services);
         out
     }
@@ -133,7 +170,8 @@ impl Metrics {
 impl ServiceMetrics {
     pub(crate) fn record_received(&self, bytes: usize) {
         self.messages_received.fetch_add(1, Ordering::Relaxed);
-        self.bytes_received.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn record_sent(&self, bytes: usize) {
@@ -161,37 +199,67 @@ impl ServiceMetrics {
 fn render_services(out: &mut String, services: &BTreeMap<String, Arc<ServiceMetrics>>) {
     type Field = fn(&ServiceMetrics) -> u64;
     let per_service: [(&str, &str, &str, Field); 7] = [
-        ("lapps_connections_total", "counter", "Connections opened (101 sent).", |m| {
-            m.connections_total.load(Ordering::Relaxed)
-        }),
-        ("lapps_connections_open", "gauge", "Connections currently open.", |m| {
-            u64::try_from(m.connections_open.load(Ordering::Relaxed)).unwrap_or(0)
-        }),
-        ("lapps_messages_received_total", "counter", "Complete data messages received.", |m| {
-            m.messages_received.load(Ordering::Relaxed)
-        }),
-        ("lapps_messages_sent_total", "counter", "Complete data messages sent.", |m| {
-            m.messages_sent.load(Ordering::Relaxed)
-        }),
-        ("lapps_bytes_received_total", "counter", "Data payload bytes received.", |m| {
-            m.bytes_received.load(Ordering::Relaxed)
-        }),
-        ("lapps_bytes_sent_total", "counter", "Data payload bytes sent.", |m| {
-            m.bytes_sent.load(Ordering::Relaxed)
-        }),
-        ("lapps_backpressure_rejections_total", "counter", "Sends refused with backpressure.", |m| {
-            m.backpressure_rejections.load(Ordering::Relaxed)
-        }),
+        (
+            "lapps_connections_total",
+            "counter",
+            "Connections opened (101 sent).",
+            |m| m.connections_total.load(Ordering::Relaxed),
+        ),
+        (
+            "lapps_connections_open",
+            "gauge",
+            "Connections currently open.",
+            |m| u64::try_from(m.connections_open.load(Ordering::Relaxed)).unwrap_or(0),
+        ),
+        (
+            "lapps_messages_received_total",
+            "counter",
+            "Complete data messages received.",
+            |m| m.messages_received.load(Ordering::Relaxed),
+        ),
+        (
+            "lapps_messages_sent_total",
+            "counter",
+            "Complete data messages sent.",
+            |m| m.messages_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "lapps_bytes_received_total",
+            "counter",
+            "Data payload bytes received.",
+            |m| m.bytes_received.load(Ordering::Relaxed),
+        ),
+        (
+            "lapps_bytes_sent_total",
+            "counter",
+            "Data payload bytes sent.",
+            |m| m.bytes_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "lapps_backpressure_rejections_total",
+            "counter",
+            "Sends refused with backpressure.",
+            |m| m.backpressure_rejections.load(Ordering::Relaxed),
+        ),
     ];
     for (name, kind, help, field) in per_service {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (service, metrics) in services {
-            let _ = writeln!(out, "{name}{{service=\"{}\"}} {}", escape(service), field(metrics));
+            let _ = writeln!(
+                out,
+                "{name}{{service=\"{}\"}} {}",
+                escape(service),
+                field(metrics)
+            );
         }
     }
     counter(out, "lapps_closes_total", "How connections ended.");
     for (service, metrics) in services {
-        let closes = metrics.closes.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let closes = metrics
+            .closes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for ((initiator, code), n) in closes {
             let code = code.map(|c| c.to_string()).unwrap_or_default();
             let _ = writeln!(
@@ -202,9 +270,17 @@ fn render_services(out: &mut String, services: &BTreeMap<String, Arc<ServiceMetr
             );
         }
     }
-    counter(out, "lapps_lua_errors_total", "Errors raised by service callbacks (Lua or Rust).");
+    counter(
+        out,
+        "lapps_lua_errors_total",
+        "Errors raised by service callbacks (Lua or Rust).",
+    );
     for (service, metrics) in services {
-        let errors = metrics.errors.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let errors = metrics
+            .errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for (callback, n) in errors {
             let _ = writeln!(
                 out,
@@ -225,5 +301,8 @@ fn gauge(out: &mut String, name: &str, help: &str) {
 
 /// Escapes a label value (Prometheus text format: backslash, double quote, newline).
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

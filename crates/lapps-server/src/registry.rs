@@ -133,7 +133,9 @@ impl ConnShared {
         if queued > 0 && queued + payload.len() > out.limit {
             out.stalled_since.get_or_insert_with(Instant::now);
             drop(out);
-            self.metrics.backpressure_rejections.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .backpressure_rejections
+                .fetch_add(1, Ordering::Relaxed);
             return Err(SendError::Backpressure);
         }
         let fragment_size = out.fragment_size;

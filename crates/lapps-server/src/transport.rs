@@ -28,13 +28,21 @@ fn would_block(error: &io::Error) -> bool {
 
 impl Transport {
     pub(crate) fn plain(stream: TcpStream) -> Self {
-        Self { stream, tls: None, out: BytesMut::new() }
+        Self {
+            stream,
+            tls: None,
+            out: BytesMut::new(),
+        }
     }
 
     pub(crate) fn tls(stream: TcpStream, mut tls: ServerConnection) -> Self {
         // lapps bounds queued output itself (max_outbound_buffer); rustls must take it all.
         tls.set_buffer_limit(None);
-        Self { stream, tls: Some(Box::new(tls)), out: BytesMut::new() }
+        Self {
+            stream,
+            tls: Some(Box::new(tls)),
+            out: BytesMut::new(),
+        }
     }
 
     /// Completes the TLS handshake; a no-op for plain connections.
@@ -193,7 +201,9 @@ impl Transport {
     }
 
     /// Takes the parts apart, so the connection can move to another worker thread.
-    pub(crate) fn into_parts(self) -> io::Result<(std::net::TcpStream, Option<Box<ServerConnection>>, BytesMut)> {
+    pub(crate) fn into_parts(
+        self,
+    ) -> io::Result<(std::net::TcpStream, Option<Box<ServerConnection>>, BytesMut)> {
         Ok((self.stream.into_std()?, self.tls, self.out))
     }
 
@@ -203,7 +213,11 @@ impl Transport {
         tls: Option<Box<ServerConnection>>,
         out: BytesMut,
     ) -> io::Result<Self> {
-        Ok(Self { stream: TcpStream::from_std(stream)?, tls, out })
+        Ok(Self {
+            stream: TcpStream::from_std(stream)?,
+            tls,
+            out,
+        })
     }
 }
 

@@ -76,11 +76,18 @@ pub(crate) async fn handshake(
                 .with_extra_headers(&extra);
             handshake::write_accept(request.key().unwrap_or_default(), &options, &mut response);
             if let Err(error) = transport.queue(&response) {
-                instance.load.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                instance
+                    .load
+                    .connections
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 shared.closed_one();
                 return Err(error);
             }
-            Ok(Outcome::Open { service, instance, pipelined })
+            Ok(Outcome::Open {
+                service,
+                instance,
+                pipelined,
+            })
         }
     }
 }
@@ -121,19 +128,29 @@ fn decide(request: &Request, peer: IpAddr, shared: &Shared) -> Decision {
         }
     }
     if shared.is_shutting_down() || service.state() != ServiceState::Running {
-        return Decision::Reject(StatusCode::SERVICE_UNAVAILABLE, "service unavailable".to_owned());
+        return Decision::Reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable".to_owned(),
+        );
     }
     // Check 12: `workers × max_connections`.
     if !shared.try_open() {
-        return Decision::Reject(StatusCode::SERVICE_UNAVAILABLE, "too many connections".to_owned());
+        return Decision::Reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections".to_owned(),
+        );
     }
     // Check 13: the balancer binds the connection to an instance.
     let Some(instance) = service.pick() else {
         shared.closed_one();
-        return Decision::Reject(StatusCode::SERVICE_UNAVAILABLE, "service unavailable".to_owned());
+        return Decision::Reject(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable".to_owned(),
+        );
     };
-    let protocol = handshake::negotiate_protocol(request.protocols(), &service.accepted_protocols())
-        .map(str::to_owned);
+    let protocol =
+        handshake::negotiate_protocol(request.protocols(), &service.accepted_protocols())
+            .map(str::to_owned);
     Decision::Accept(Arc::clone(service), instance, protocol)
 }
 
@@ -143,8 +160,15 @@ fn rejected(error: &HandshakeError) -> Decision {
 
 /// Writes a reject and closes gracefully: shut down the write side, then drain input
 /// briefly, so that the client reads the response rather than a reset (spec §5.5).
-pub(crate) async fn reject(transport: &mut Transport, shared: &Shared, status: StatusCode, reason: &str) {
-    shared.metrics.handshake_failed(&status.as_u16().to_string());
+pub(crate) async fn reject(
+    transport: &mut Transport,
+    shared: &Shared,
+    status: StatusCode,
+    reason: &str,
+) {
+    shared
+        .metrics
+        .handshake_failed(&status.as_u16().to_string());
     let mut out = Vec::with_capacity(256);
     handshake::write_reject(status, reason, None, &mut out);
     if transport.queue(&out).is_ok() && transport.flush().await.is_ok() {
@@ -157,7 +181,10 @@ pub(crate) async fn reject(transport: &mut Transport, shared: &Shared, status: S
 async fn drain(transport: &mut Transport) {
     let deadline = tokio::time::Instant::now() + DRAIN_TIME;
     let mut sink = BytesMut::new();
-    while tokio::time::timeout_at(deadline, transport.readable()).await.is_ok_and(|r| r.is_ok()) {
+    while tokio::time::timeout_at(deadline, transport.readable())
+        .await
+        .is_ok_and(|r| r.is_ok())
+    {
         sink.clear();
         match transport.try_read(&mut sink, 4096) {
             Ok(0) => return,
@@ -174,7 +201,11 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 fn healthz(shared: &Shared) -> Vec<u8> {
     let (status, code) = if shared.is_shutting_down() {
         ("stopping", StatusCode::SERVICE_UNAVAILABLE)
-    } else if shared.services.iter().all(|s| !s.auto_start || s.state() == ServiceState::Running) {
+    } else if shared
+        .services
+        .iter()
+        .all(|s| !s.auto_start || s.state() == ServiceState::Running)
+    {
         ("ok", StatusCode::OK)
     } else {
         ("degraded", StatusCode::SERVICE_UNAVAILABLE)
@@ -182,7 +213,12 @@ fn healthz(shared: &Shared) -> Vec<u8> {
     let mut body = format!("{{\"status\":\"{status}\",\"services\":{{");
     for (i, service) in shared.services.iter().enumerate() {
         let sep = if i == 0 { "" } else { "," };
-        let _ = write!(body, "{sep}\"{}\":\"{}\"", service.name, service.state().as_str());
+        let _ = write!(
+            body,
+            "{sep}\"{}\":\"{}\"",
+            service.name,
+            service.state().as_str()
+        );
     }
     body.push_str("}}\n");
     plain_response(code, "application/json", &body)

@@ -59,7 +59,10 @@ pub(crate) fn spawn(
     thread::Builder::new()
         .name(format!("lapps-worker-{index}"))
         .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => {
                     set_current(index);
                     let local = LocalSet::new();
@@ -67,20 +70,30 @@ pub(crate) fn spawn(
                     // Let connections and instances finish their shutdown.
                     runtime.block_on(local);
                 }
-                Err(error) => tracing::error!(worker = index, %error, "cannot start a worker runtime"),
+                Err(error) => {
+                    tracing::error!(worker = index, %error, "cannot start a worker runtime")
+                }
             }
             let _ = done_tx.send(());
         })?;
     Ok(done_rx)
 }
 
-async fn serve(index: usize, shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<WorkerCommand>) {
+async fn serve(
+    index: usize,
+    shared: Arc<Shared>,
+    mut commands: mpsc::UnboundedReceiver<WorkerCommand>,
+) {
     while let Some(command) = commands.recv().await {
         match command {
             WorkerCommand::Listen(listener) => {
                 tokio::task::spawn_local(accept_loop(listener, Arc::clone(&shared)));
             }
-            WorkerCommand::StartInstance { service, index: instance, reply } => {
+            WorkerCommand::StartInstance {
+                service,
+                index: instance,
+                reply,
+            } => {
                 let shared = Arc::clone(&shared);
                 tokio::task::spawn_local(async move {
                     let result = start_instance(index, &shared, service, instance).await;
@@ -100,13 +113,28 @@ async fn start_instance(
     index: usize,
 ) -> Result<InstanceHandle, String> {
     let mut instance = service.factory.create(index).map_err(|e| e.to_string())?;
-    let ctx = InstanceContext::new(Arc::clone(&service.name), index, Arc::clone(&shared.registry));
+    let ctx = InstanceContext::new(
+        Arc::clone(&service.name),
+        index,
+        Arc::clone(&shared.registry),
+    );
     instance::start(instance.as_mut(), &ctx).await?;
     let (events, queue) = mpsc::unbounded_channel();
     let load = Arc::new(InstanceLoad::default());
     let metrics = Arc::clone(&service.metrics);
-    tokio::task::spawn_local(instance::run(instance, ctx, queue, Arc::clone(&load), metrics));
-    Ok(InstanceHandle { index, worker, events, load })
+    tokio::task::spawn_local(instance::run(
+        instance,
+        ctx,
+        queue,
+        Arc::clone(&load),
+        metrics,
+    ));
+    Ok(InstanceHandle {
+        index,
+        worker,
+        events,
+        load,
+    })
 }
 
 async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) {
@@ -165,7 +193,10 @@ async fn handshake(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let timeout = shared.settings.handshake_timeout;
     let outcome = tokio::time::timeout(timeout, async {
         if let Err(error) = transport.handshake().await {
-            shared.metrics.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+            shared
+                .metrics
+                .tls_handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%peer, %error, "TLS handshake failed");
             return Ok(Outcome::Answered);
         }
@@ -180,7 +211,11 @@ async fn handshake(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         }
         Ok(Err(error)) => tracing::debug!(%peer, %error, "handshake failed"),
         Ok(Ok(Outcome::Answered)) => {}
-        Ok(Ok(Outcome::Open { service, instance, pipelined })) => {
+        Ok(Ok(Outcome::Open {
+            service,
+            instance,
+            pipelined,
+        })) => {
             open(transport, service, instance, pipelined, peer, &shared);
         }
     }
@@ -196,7 +231,9 @@ fn open(
     shared: &Arc<Shared>,
 ) {
     let settings = &shared.settings;
-    let fragment = settings.auto_fragment.then_some(lapps_proto::config::LAPPS_FRAGMENT_SIZE);
+    let fragment = settings
+        .auto_fragment
+        .then_some(lapps_proto::config::LAPPS_FRAGMENT_SIZE);
     let id = next_handler();
     let conn = Arc::new(ConnShared::new(
         id,
@@ -206,13 +243,31 @@ fn open(
         fragment,
     ));
     shared.registry.insert(Arc::clone(&conn));
-    service.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
-    service.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-    let _ = instance.events.send(instance::InstanceEvent::Bound(Arc::clone(&conn)));
+    service
+        .metrics
+        .connections_total
+        .fetch_add(1, Ordering::Relaxed);
+    service
+        .metrics
+        .connections_open
+        .fetch_add(1, Ordering::Relaxed);
+    let _ = instance
+        .events
+        .send(instance::InstanceEvent::Bound(Arc::clone(&conn)));
     tracing::debug!(conn = %id, %peer, service = %service.name, instance = instance.index, "connection open");
     let max = service.max_message_size;
-    let codec = Connection::server(CodecConfig::default().max_frame_size(max).max_message_size(max));
-    let open = Open { transport, codec, shared: conn, service, pipelined };
+    let codec = Connection::server(
+        CodecConfig::default()
+            .max_frame_size(max)
+            .max_message_size(max),
+    );
+    let open = Open {
+        transport,
+        codec,
+        shared: conn,
+        service,
+        pipelined,
+    };
     let here = shared.workers.get(instance.worker);
     match here {
         Some(worker) if !is_current(instance.worker) => match open.transport.into_parts() {
@@ -262,7 +317,9 @@ fn adopt(moving: Moving, shared: Arc<Shared>) {
 /// Undoes `open` for a connection that could not be started.
 fn abandon(conn: &ConnShared, shared: &Shared) {
     conn.mark_closed();
-    conn.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+    conn.metrics
+        .connections_open
+        .fetch_sub(1, Ordering::Relaxed);
     shared.registry.remove(conn.id);
     shared.closed_one();
 }

@@ -361,7 +361,14 @@ impl Connection {
         // RFC 6455 §5.3: a client masks every frame with a fresh key; a server never masks.
         let mut next = self.masks.as_mut().map(|m| move || m.next_mask());
         let masks = next.as_mut().map(|f| f as &mut dyn FnMut() -> [u8; 4]);
-        encode_message(opcode, rsv, &payload, self.config.fragment_size, masks, &mut self.tx);
+        encode_message(
+            opcode,
+            rsv,
+            &payload,
+            self.config.fragment_size,
+            masks,
+            &mut self.tx,
+        );
         Ok(())
     }
 
