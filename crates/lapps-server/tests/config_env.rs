@@ -20,6 +20,7 @@ fn with(vars: &[(&str, &str)], ws: &str) -> std::result::Result<Loaded, ConfigEr
 }
 
 #[test]
+#[cfg_attr(not(feature = "tls"), ignore = "LAPPS_TLS=true needs the tls feature")]
 fn the_spec_examples() -> Result {
     let loaded = with(
         &[
@@ -170,6 +171,24 @@ fn an_override_cannot_create_a_service() -> Result {
             "LAPPS_SERVICES: services: the set of services cannot be overridden; override \
              single keys, as in LAPPS_SERVICES__<NAME>__<KEY> (ignored)",
             r#"LAPPS_SERVICES__NOPE__INSTANCES: lapps.json defines no service "nope"; an override cannot create a service (ignored)"#,
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_null_service_does_not_exist_for_overrides() -> Result {
+    let env = Env::from_pairs([("LAPPS_SERVICES__GHOST__INSTANCES", "2")]);
+    let loaded = load_json_env(
+        None,
+        Some(r#"{"services": {"ghost": null, "e": {}}}"#),
+        &env,
+    )?;
+    assert_eq!(loaded.config.services.keys().collect::<Vec<_>>(), ["e"]);
+    assert_eq!(
+        warnings(&loaded),
+        [
+            r#"LAPPS_SERVICES__GHOST__INSTANCES: lapps.json defines no service "ghost"; an override cannot create a service (ignored)"#
         ]
     );
     Ok(())

@@ -30,7 +30,7 @@ fn a_lapps_layout_loads_without_warnings() -> Result {
     assert_eq!(c.server.workers.workers, 3);
     assert_eq!(c.server.workers.max_connections, 20000);
     assert_eq!(c.server.workers.max_poll_events, 256);
-    assert!(c.server.tls);
+    assert!(!c.server.tls);
     assert_eq!(c.server.tls_server_version, TlsVersions::Tls13Only);
     assert_eq!(c.server.tls_client_version, TlsVersions::Tls12OrNewer);
     assert_eq!(
@@ -403,6 +403,20 @@ fn accepted_values_of_the_ws_keys() -> Result {
     assert_eq!(s.tls_client_version, TlsVersions::Tls13Only);
     let loaded = load_json(Some(r#"{"ip": "lapps.example.org"}"#), Some(ONE_SERVICE))?;
     assert_eq!(loaded.config.server.ip, "lapps.example.org");
+    Ok(())
+}
+
+#[test]
+fn tls_needs_the_tls_feature() -> Result {
+    let result = load_json(Some(r#"{"tls": true}"#), Some(ONE_SERVICE));
+    if cfg!(feature = "tls") {
+        assert!(result?.config.server.tls);
+    } else {
+        assert_eq!(
+            error(result),
+            "ws.json: tls: this build of lapps has no TLS support (the `tls` feature is off)"
+        );
+    }
     Ok(())
 }
 

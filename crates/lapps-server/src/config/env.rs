@@ -235,8 +235,12 @@ fn match_service(var: &str, segment: &str, targets: &Targets<'_>) -> Result<Stri
     let names: Vec<&String> = targets
         .services
         .map(|s| {
-            s.keys()
-                .filter(|name| name.eq_ignore_ascii_case(segment))
+            // A service that is `null` in the file does not exist.
+            s.iter()
+                .filter(|(name, value)| {
+                    name.eq_ignore_ascii_case(segment) && !matches!(value.kind, ValueKind::Nil)
+                })
+                .map(|(name, _)| name)
                 .collect()
         })
         .unwrap_or_default();
