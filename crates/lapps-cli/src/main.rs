@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 /// The built-in default configuration: every default of spec §2.4, on 127.0.0.1.
 fn default_config() -> Config {
     let mut config = Config::builtin_default();
-    config.server.ip = "127.0.0.1".to_owned();
+    "127.0.0.1".clone_into(&mut config.server.ip);
     config
 }
 
@@ -62,9 +62,10 @@ fn load(source: &ConfigSource, env: &Env) -> Result<Loaded, ConfigError> {
 /// Logs the notes and warnings of a loaded configuration at their level.
 fn log_diagnostics(loaded: &Loaded) {
     for diagnostic in &loaded.warnings {
-        match diagnostic.level() {
-            Level::Info => tracing::info!("{diagnostic}"),
-            _ => tracing::warn!("{diagnostic}"),
+        if diagnostic.level() == Level::Info {
+            tracing::info!("{diagnostic}")
+        } else {
+            tracing::warn!("{diagnostic}")
         }
     }
 }

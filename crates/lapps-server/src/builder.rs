@@ -189,9 +189,9 @@ impl ServerBuilder {
             max_connections: 10_000,
             settings: Settings {
                 max_header_size: 8192,
-                handshake_timeout: Duration::from_millis(10_000),
-                idle_timeout: Duration::from_millis(120_000),
-                ping_interval: Duration::from_millis(30_000),
+                handshake_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(120),
+                ping_interval: Duration::from_secs(30),
                 max_outbound_buffer: 4 << 20,
                 input_buffer_size: 2048,
                 auto_fragment: false,

@@ -281,11 +281,11 @@ impl Driver {
     fn on_timer(&mut self) -> bool {
         let now = Instant::now();
         let settings = &self.st.settings;
-        if let Some(since) = self.closing_since {
-            if now >= since + settings.handshake_timeout {
-                // Spec §5.10: no Close came back in time.
-                return true;
-            }
+        if let Some(since) = self.closing_since
+            && now >= since + settings.handshake_timeout
+        {
+            // Spec §5.10: no Close came back in time.
+            return true;
         }
         if self.codec.state() != State::Open {
             return false;

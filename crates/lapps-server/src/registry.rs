@@ -56,7 +56,8 @@ impl Registry {
     }
 
     fn shard(&self, id: ConnectionId) -> &Mutex<HashMap<u64, Arc<ConnShared>>> {
-        &self.shards[(id.0 % SHARDS as u64) as usize]
+        // The remainder is below SHARDS, so it fits any usize.
+        &self.shards[usize::try_from(id.0 % SHARDS as u64).unwrap_or(0)]
     }
 }
 

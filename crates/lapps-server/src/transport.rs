@@ -113,12 +113,11 @@ impl Transport {
 
     /// Queues bytes to write.
     pub(crate) fn queue(&mut self, data: &[u8]) -> io::Result<()> {
-        match self.tls.as_deref_mut() {
-            Some(tls) => tls.writer().write_all(data),
-            None => {
-                self.out.extend_from_slice(data);
-                Ok(())
-            }
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.writer().write_all(data)
+        } else {
+            self.out.extend_from_slice(data);
+            Ok(())
         }
     }
 
@@ -145,23 +144,20 @@ impl Transport {
     /// Writes what the socket takes without waiting. `Err(WouldBlock)`: try again when
     /// [`writable`](Self::writable).
     pub(crate) fn try_flush(&mut self) -> io::Result<()> {
-        match self.tls.as_deref_mut() {
-            Some(tls) => {
-                while tls.wants_write() {
-                    tls.write_tls(&mut TryIo(&self.stream))?;
-                }
-                Ok(())
+        if let Some(tls) = self.tls.as_deref_mut() {
+            while tls.wants_write() {
+                tls.write_tls(&mut TryIo(&self.stream))?;
             }
-            None => {
-                while !self.out.is_empty() {
-                    let n = self.stream.try_write(&self.out)?;
-                    self.out.advance(n);
-                }
-                // Give the memory back once everything is written: idle connections hold
-                // no buffers.
-                self.out = BytesMut::new();
-                Ok(())
+            Ok(())
+        } else {
+            while !self.out.is_empty() {
+                let n = self.stream.try_write(&self.out)?;
+                self.out.advance(n);
             }
+            // Give the memory back once everything is written: idle connections hold
+            // no buffers.
+            self.out = BytesMut::new();
+            Ok(())
         }
     }
 
@@ -191,7 +187,7 @@ impl Transport {
         self.stream.writable().await
     }
 
-    /// Sends TLS close_notify (if TLS) and shuts down the write side.
+    /// Sends TLS `close_notify` (if TLS) and shuts down the write side.
     pub(crate) async fn shutdown(&mut self) {
         if let Some(tls) = self.tls.as_deref_mut() {
             tls.send_close_notify();
@@ -222,7 +218,7 @@ impl Transport {
 }
 
 /// Moves decrypted plaintext into `dst`, at most `limit` bytes. The flag is true once the
-/// peer's close_notify (or an unclean end) means no more plaintext will come.
+/// peer's `close_notify` (or an unclean end) means no more plaintext will come.
 fn drain_plaintext(
     tls: &mut ServerConnection,
     dst: &mut BytesMut,

@@ -122,10 +122,10 @@ fn decide(request: &Request, peer: IpAddr, shared: &Shared) -> Decision {
     if !service.acl.permits(peer) {
         return Decision::Reject(StatusCode::FORBIDDEN, "address not allowed".to_owned());
     }
-    if let Some(origin) = request.origin() {
-        if !service.origin_allowed(origin) {
-            return Decision::Reject(StatusCode::FORBIDDEN, "origin not allowed".to_owned());
-        }
+    if let Some(origin) = request.origin()
+        && !service.origin_allowed(origin)
+    {
+        return Decision::Reject(StatusCode::FORBIDDEN, "origin not allowed".to_owned());
     }
     if shared.is_shutting_down() || service.state() != ServiceState::Running {
         return Decision::Reject(

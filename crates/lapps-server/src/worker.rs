@@ -71,7 +71,7 @@ pub(crate) fn spawn(
                     runtime.block_on(local);
                 }
                 Err(error) => {
-                    tracing::error!(worker = index, %error, "cannot start a worker runtime")
+                    tracing::error!(worker = index, %error, "cannot start a worker runtime");
                 }
             }
             let _ = done_tx.send(());
@@ -216,7 +216,7 @@ async fn handshake(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             instance,
             pipelined,
         })) => {
-            open(transport, service, instance, pipelined, peer, &shared);
+            open(transport, service, &instance, pipelined, peer, &shared);
         }
     }
 }
@@ -225,7 +225,7 @@ async fn handshake(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 fn open(
     transport: Transport,
     service: Arc<ServiceRuntime>,
-    instance: InstanceHandle,
+    instance: &InstanceHandle,
     pipelined: BytesMut,
     peer: SocketAddr,
     shared: &Arc<Shared>,
