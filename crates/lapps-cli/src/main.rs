@@ -63,9 +63,9 @@ fn load(source: &ConfigSource, env: &Env) -> Result<Loaded, ConfigError> {
 fn log_diagnostics(loaded: &Loaded) {
     for diagnostic in &loaded.warnings {
         if diagnostic.level() == Level::Info {
-            tracing::info!("{diagnostic}")
+            tracing::info!("{diagnostic}");
         } else {
-            tracing::warn!("{diagnostic}")
+            tracing::warn!("{diagnostic}");
         }
     }
 }
