@@ -45,6 +45,7 @@ pub(crate) async fn run(open: Open, st: Arc<Shared>) {
         last_rx: Instant::now(),
         ping_at: None,
         closing_since: None,
+        paused: false,
         close_written: false,
         failed: false,
         ended: None,
@@ -77,6 +78,8 @@ struct Driver {
     ping_at: Option<Instant>,
     /// When this side's Close was queued (the closing timeout, spec §5.10).
     closing_since: Option<Instant>,
+    /// Reading was paused at the previous turn of the loop (spec §5.13).
+    paused: bool,
     /// A Close is written to the transport: data frames are dropped from now on.
     close_written: bool,
     /// The peer broke the protocol; the Close goes out once earlier replies are queued.
@@ -110,10 +113,13 @@ impl Driver {
                 continue;
             }
             let paused = self.shared.reading_paused();
-            if paused {
-                // Spec §5.9: the idle timer is suspended while lapps is not reading.
+            if paused || self.paused {
+                // Spec §5.9: the idle timer is suspended while lapps is not reading, and starts
+                // over on the turn when reading resumes (the last turn of a pause may be long
+                // before the wake that ends it).
                 self.last_rx = Instant::now();
             }
+            self.paused = paused;
             let next = self.next_deadline();
             if next != deadline {
                 deadline = next;
@@ -299,7 +305,8 @@ impl Driver {
                 self.begin_close(CloseCode::POLICY_VIOLATION, "outbound buffer full");
                 return false;
             }
-            if now >= self.last_rx + idle {
+            // While reading is paused the timer is suspended (spec §5.9): the loop restarts it.
+            if now >= self.last_rx + idle && !self.shared.reading_paused() {
                 self.begin_close(CloseCode::GOING_AWAY, "idle timeout");
                 return false;
             }
