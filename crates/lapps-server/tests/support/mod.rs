@@ -321,6 +321,15 @@ impl RawClient {
         })
     }
 
+    /// Wraps a stream that is already past its handshake; `buf` holds bytes already read.
+    pub(crate) fn from_stream(stream: TcpStream, buf: BytesMut) -> Self {
+        Self {
+            stream,
+            buf,
+            decoder: FrameDecoder::new(Role::Client, 64 << 20),
+        }
+    }
+
     /// Connects, sends a valid upgrade request for `target`, and checks the 101.
     ///
     /// # Errors
