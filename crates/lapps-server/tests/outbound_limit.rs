@@ -3,7 +3,8 @@
 //! connection is closed with 1008 "outbound buffer full" after `idle_timeout`, its undelivered
 //! data discarded.
 //!
-//! Alone in its test binary: it measures the peak resident set of the whole process.
+//! The tests here run one at a time and alone in their binary: they measure the peak resident
+//! set of the whole process.
 
 mod support;
 
@@ -12,28 +13,35 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapps_proto::OpCode;
+use futures_util::{SinkExt, StreamExt};
 use lapps_server::service::{
     ConnectionId, DataKind, Disposition, Inbound, ReactiveService, SendError,
 };
 use lapps_server::{InstanceContext, ServiceConfig};
 use support::{
-    Bystander, RawClient, TIMEOUT, TestResult, assert_sample, echo_builder, proc_status_bytes, stop,
+    Bystander, TIMEOUT, TestPki, TestResult, assert_sample, echo_builder, proc_status_bytes, stop,
 };
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-const CHUNK: usize = 1 << 20;
+/// The limit of every test here, and the most a flood may push before it gives up.
+const LIMIT: usize = 1 << 20;
 const FLOOD: usize = 64 << 20;
+
+/// The peak resident set is per process: one measurement at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Debug, Default)]
 struct Stats {
     accepted: AtomicUsize,
     refused: AtomicUsize,
-    /// A send failed with `Closed`: the flood is over.
+    /// The flood is over: a send failed with `Closed`, or 64 MiB were accepted.
     ended: AtomicBool,
 }
 
-/// On "flood", sends 1 MiB messages until the connection closes: at least 64 MiB in all,
-/// retrying every millisecond after a `Backpressure`.
+/// On "flood", sends its chunk until the connection closes, retrying every millisecond after
+/// a `Backpressure`. It gives up after 64 MiB accepted: the limit did not hold.
 struct Flood {
     chunk: Arc<Vec<u8>>,
     stats: Arc<Stats>,
@@ -50,9 +58,11 @@ impl ReactiveService for Flood {
         if &message.data[..] != b"flood" {
             return Disposition::Keep;
         }
-        loop {
+        let mut accepted = 0;
+        while accepted * self.chunk.len() < FLOOD {
             match ctx.send(conn, DataKind::Binary, &self.chunk) {
                 Ok(()) => {
+                    accepted += 1;
                     self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(SendError::Backpressure) => {
@@ -71,9 +81,23 @@ impl ReactiveService for Flood {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_bounded_by_the_outbound_limit_then_closed_1008() -> TestResult
 {
+    flood_a_deaf_client(None, LIMIT).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_client_that_never_reads_is_bounded_too() -> TestResult {
+    // Messages smaller than the limit: several fit at once, whatever TLS holds.
+    flood_a_deaf_client(Some(TestPki::new()?), 256 << 10).await
+}
+
+/// Floods a client that sends (so that the idle timeout never fires) and never reads, with
+/// `chunk`-byte messages under a 1 MiB limit, and checks memory, refusals, the stall close and
+/// what the client finally reads.
+async fn flood_a_deaf_client(tls: Option<TestPki>, chunk: usize) -> TestResult {
+    let _serial = SERIAL.lock().await;
     tokio::time::timeout(TIMEOUT, async {
         let stats = Arc::new(Stats::default());
-        let chunk: Arc<Vec<u8>> = Arc::new((0..CHUNK).map(|i| (i % 253) as u8).collect());
+        let chunk: Arc<Vec<u8>> = Arc::new((0..chunk).map(|i| (i % 253) as u8).collect());
         let service = {
             let (stats, chunk) = (Arc::clone(&stats), Arc::clone(&chunk));
             ServiceConfig::new("flood", move |_| {
@@ -85,25 +109,34 @@ async fn a_client_that_never_reads_is_bounded_by_the_outbound_limit_then_closed_
             })
         };
         let idle = Duration::from_millis(500);
-        let server = echo_builder()
-            .metrics(true)
-            .max_outbound_buffer(CHUNK)
+        let mut builder = echo_builder()
+            .max_outbound_buffer(LIMIT)
             .idle_timeout(idle)
             .ping_interval(Duration::ZERO)
             .handshake_timeout(Duration::from_secs(5))
-            .service(service)
-            .bind("127.0.0.1:0")
-            .await?;
-        let bystander = Bystander::start(server.local_addr()).await?;
-        let mut client = RawClient::open(server.local_addr(), "/flood").await?;
+            .service(service);
+        if let Some(pki) = &tls {
+            builder = builder.tls(Arc::clone(&pki.server));
+        }
+        let server = builder.bind("127.0.0.1:0").await?;
+        let addr = server.local_addr();
+        let tls = tls.as_ref();
+        let connect = |path: &'static str| async move {
+            match tls {
+                Some(pki) => support::wss_connect(addr, path, pki.connector()).await,
+                None => support::ws_connect(addr, path).await,
+            }
+        };
+        let bystander = Bystander::with(connect("/echo").await?).await?;
+        let mut client = connect("/flood").await?;
+        // Spec design: lapps measures memory as the peak resident set; start from now.
+        std::fs::write("/proc/self/clear_refs", "5")?;
         let before = proc_status_bytes("VmHWM")?;
 
-        // Ask for the flood, then keep sending (so that the idle timeout never fires) and
-        // never read, until the flood ends.
-        client.send_frame(true, OpCode::Text, b"flood").await?;
+        client.send(Message::text("flood")).await?;
         let started = tokio::time::Instant::now();
         while !stats.ended.load(Ordering::Acquire) {
-            client.send_frame(true, OpCode::Text, b"tick").await?;
+            client.send(Message::text("tick")).await?;
             tokio::time::sleep(Duration::from_millis(50)).await;
             assert!(
                 started.elapsed() < Duration::from_secs(10),
@@ -113,19 +146,21 @@ async fn a_client_that_never_reads_is_bounded_by_the_outbound_limit_then_closed_
         let accepted = stats.accepted.load(Ordering::Relaxed);
         let refused = stats.refused.load(Ordering::Relaxed);
         let peak_growth = proc_status_bytes("VmHWM")?.saturating_sub(before);
+        let pushed = (accepted + refused) * chunk.len();
         assert!(
-            (accepted + refused) * CHUNK >= FLOOD,
-            "only {accepted} + {refused} MiB tried"
+            pushed >= FLOOD,
+            "only {accepted} + {refused} messages tried"
         );
         assert!(
-            refused > 0 && accepted < 32,
+            accepted * chunk.len() < FLOOD / 2,
             "{accepted} accepted, {refused} refused"
         );
+        assert!(refused > 0, "{accepted} accepted, {refused} refused");
         assert!(
             peak_growth < 16 << 20,
             "the peak resident set grew by {} KiB while {} MiB were pushed",
             peak_growth >> 10,
-            accepted + refused
+            pushed >> 20
         );
         // The stall lasted one idle_timeout (the ticks kept the idle timer from firing).
         assert!(
@@ -135,23 +170,29 @@ async fn a_client_that_never_reads_is_bounded_by_the_outbound_limit_then_closed_
         );
 
         // What the kernel buffered arrives whole, then the 1008: the rest was discarded.
-        let (data, close) = client.read_until_close().await?;
-        assert_eq!(close, Some((1008, "outbound buffer full".to_owned())));
-        assert!(
-            !data.is_empty() && data.len() <= accepted,
-            "{} of {accepted}",
-            data.len()
-        );
-        for frame in &data {
-            assert!(frame.fin && frame.opcode == OpCode::Binary && frame.payload[..] == chunk[..]);
-        }
-        client.send_close(1008, "").await?;
-        client.expect_eof().await?;
+        let mut data = 0;
+        let close = loop {
+            match client
+                .next()
+                .await
+                .ok_or("the stream ended before the Close")??
+            {
+                Message::Binary(payload) => {
+                    assert!(payload[..] == chunk[..], "message {data} differs");
+                    data += 1;
+                }
+                other => break other,
+            }
+        };
+        let want = CloseFrame {
+            code: CloseCode::Policy,
+            reason: "outbound buffer full".into(),
+        };
+        assert_eq!(close, Message::Close(Some(want)));
+        assert!(data > 0 && data <= accepted, "{data} of {accepted}");
+        assert!(client.next().await.is_none());
 
-        let text = support::http_get(server.local_addr(), "/metrics")
-            .await?
-            .text()
-            .to_owned();
+        let text = server.metrics().render();
         let rejections =
             format!("lapps_backpressure_rejections_total{{service=\"flood\"}} {refused}");
         assert_sample(&text, &rejections);

@@ -118,7 +118,15 @@ impl Bystander {
     ///
     /// The connection or the first echo failing.
     pub(crate) async fn start(addr: SocketAddr) -> Result<Self, BoxError> {
-        let mut ws = ws_connect(addr, "/echo").await?;
+        Self::with(ws_connect(addr, "/echo").await?).await
+    }
+
+    /// Like [`start`](Self::start), over a connection the caller opened (`wss://`).
+    ///
+    /// # Errors
+    ///
+    /// The first echo failing.
+    pub(crate) async fn with(mut ws: Ws) -> Result<Self, BoxError> {
         assert_echo(&mut ws, Message::text("bystander hello")).await?;
         let (stop, mut stopped) = oneshot::channel();
         let rounds = Arc::new(AtomicUsize::new(0));
@@ -646,4 +654,82 @@ pub(crate) async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     Ok(())
+}
+
+/// A test PKI made with rcgen: a CA and a server certificate for `localhost` and
+/// `127.0.0.1` that it signed, with the server and client rustls configurations.
+#[derive(Debug)]
+pub(crate) struct TestPki {
+    /// The CA certificate, PEM: what clients trust.
+    pub(crate) ca_pem: String,
+    pub(crate) server: Arc<lapps_tls::rustls::ServerConfig>,
+    /// Trusts the CA only; offers no ALPN.
+    pub(crate) client: Arc<lapps_tls::rustls::ClientConfig>,
+}
+
+impl TestPki {
+    /// Generates fresh keys and certificates.
+    ///
+    /// # Errors
+    ///
+    /// An rcgen or lapps-tls error.
+    pub(crate) fn new() -> Result<Self, BoxError> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "lapps test CA");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate()?;
+        let ca_pem = ca.self_signed(&ca_key)?.pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf_key = KeyPair::generate()?;
+        let leaf_pem = leaf.signed_by(&leaf_key, &issuer)?.pem();
+        let server = lapps_tls::ServerTlsConfig::from_pem(
+            leaf_pem.as_bytes(),
+            leaf_key.serialize_pem().as_bytes(),
+        )?
+        .build()?;
+        let mut roots = lapps_tls::Roots::empty();
+        roots.add_pem(ca_pem.as_bytes())?;
+        let client = lapps_tls::ClientTlsConfig::new(roots).build()?;
+        Ok(Self {
+            ca_pem,
+            server,
+            client,
+        })
+    }
+
+    /// Returns a tokio-tungstenite connector that trusts the CA.
+    pub(crate) fn connector(&self) -> tokio_tungstenite::Connector {
+        tokio_tungstenite::Connector::Rustls(Arc::clone(&self.client))
+    }
+}
+
+/// Connects a tokio-tungstenite client over TLS to `wss://127.0.0.1:<port><path>`.
+///
+/// # Errors
+///
+/// Any TLS or WebSocket handshake failure.
+pub(crate) async fn wss_connect(
+    addr: SocketAddr,
+    path: &str,
+    connector: tokio_tungstenite::Connector,
+) -> Result<Ws, BoxError> {
+    let url = format!("wss://{addr}{path}");
+    let (ws, response) =
+        tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector)).await?;
+    assert_eq!(response.status(), 101);
+    Ok(ws)
 }
