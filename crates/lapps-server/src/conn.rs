@@ -131,6 +131,10 @@ impl Driver {
                 ready = self.transport.readable(), if can_read => {
                     ready?;
                     if self.read()? == 0 {
+                        // The peer is done sending, but may still read: what the codec queued
+                        // in answer to the last bytes (the reply to a Close that came with the
+                        // end of the stream) goes out with the final flush.
+                        self.pump_output()?;
                         return Ok(());
                     }
                 }
