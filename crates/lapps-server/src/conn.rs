@@ -61,10 +61,14 @@ pub(crate) async fn run(open: Open, st: Arc<Shared>) {
     drop(pipelined);
     let sleep = tokio::time::sleep_until(far_future());
     tokio::pin!(sleep);
-    if let Err(error) = driver.drive(shutdown, sleep.as_mut()).await {
-        tracing::debug!(conn = %driver.shared.id, %error, "connection transport failed");
-    }
-    driver.finish().await;
+    let abandoned = match driver.drive(shutdown, sleep.as_mut()).await {
+        Ok(abandoned) => abandoned,
+        Err(error) => {
+            tracing::debug!(conn = %driver.shared.id, %error, "connection transport failed");
+            false
+        }
+    };
+    driver.finish(abandoned).await;
 }
 
 struct Driver {
@@ -89,11 +93,13 @@ struct Driver {
 }
 
 impl Driver {
+    /// Runs the connection until it ends; returns true if the closing timeout ran out, in
+    /// which case the socket is dropped rather than flushed.
     async fn drive(
         &mut self,
         mut shutdown: watch::Receiver<bool>,
         mut sleep: std::pin::Pin<&mut Sleep>,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let mut deadline = far_future();
         loop {
             self.pump_output()?;
@@ -106,7 +112,7 @@ impl Driver {
             let done = self.codec.is_closed() || (self.close_written && self.failed);
             if done && !self.transport.wants_write() {
                 // The close handshake is over (or failed): the server closes first.
-                return Ok(());
+                return Ok(false);
             }
             if *shutdown.borrow() && self.codec.state() == State::Open && !self.failed {
                 self.begin_close(CloseCode::GOING_AWAY, "server shutdown");
@@ -135,7 +141,7 @@ impl Driver {
                         // in answer to the last bytes (the reply to a Close that came with the
                         // end of the stream) goes out with the final flush.
                         self.pump_output()?;
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
                 ready = self.transport.writable(), if wants_write => ready?,
@@ -148,7 +154,7 @@ impl Driver {
                 }
                 () = &mut sleep => {
                     if self.on_timer() {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
             }
@@ -226,6 +232,9 @@ impl Driver {
                 if self.closing_since.is_none() {
                     self.record_end(Initiator::Client, frame.as_ref().map(|f| f.code.0));
                 }
+                // Our reply may wait behind queued data for a peer that no longer reads: the
+                // closing timeout bounds that wait too, as for a Close we started (spec §5.10).
+                self.closing_since.get_or_insert_with(Instant::now);
                 self.shared.mark_closed();
             }
         }
@@ -352,8 +361,8 @@ impl Driver {
     }
 
     /// The connection is over: tell the instance (once), the registry and the counters, and
-    /// close the socket.
-    async fn finish(mut self) {
+    /// close the socket (`abandoned`: without flushing it).
+    async fn finish(mut self, abandoned: bool) {
         self.shared.mark_closed();
         let (initiator, code) = self.ended.unwrap_or((Initiator::Transport, None));
         self.shared.metrics.record_close(initiator, code);
@@ -363,7 +372,14 @@ impl Driver {
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.st.registry.remove(self.shared.id);
         self.st.closed_one();
-        self.transport.shutdown().await;
+        // Spec §5.10: once the closing timeout has run out, the TCP connection is closed, not
+        // flushed. Otherwise the last bytes (a Close reply, close_notify) get as long again to
+        // leave. Unbounded, a peer that never reads would hold this task, its buffers and the
+        // server's shutdown (which waits for every task) forever.
+        if !abandoned {
+            let grace = self.st.settings.handshake_timeout;
+            let _ = tokio::time::timeout(grace, self.transport.shutdown()).await;
+        }
     }
 }
 
