@@ -82,7 +82,7 @@ struct Driver {
     ping_at: Option<Instant>,
     /// When this side's Close was queued (the closing timeout, spec §5.10).
     closing_since: Option<Instant>,
-    /// Reading was paused at the previous turn of the loop (spec §5.13).
+    /// Reading was paused at the last turn of the loop (spec §5.13, or an outbound backlog).
     paused: bool,
     /// A Close is written to the transport: data frames are dropped from now on.
     close_written: bool,
@@ -118,7 +118,18 @@ impl Driver {
                 self.begin_close(CloseCode::GOING_AWAY, "server shutdown");
                 continue;
             }
-            let paused = self.shared.reading_paused();
+            // Control frames are queued whatever the limit (spec §5.12), so a peer that sends
+            // pings and never reads the pongs would grow the queue without bound. While more
+            // than max_outbound_buffer waits for the socket, the peer is not read either (TCP
+            // pushes back on it), and the stall timer runs as for a refused send: a peer that
+            // never reads ends with 1008 "outbound buffer full".
+            let backlogged = self.transport.pending_len() > self.st.settings.max_outbound_buffer;
+            if backlogged {
+                let mut out = self.shared.outbound();
+                out.stalled_since
+                    .get_or_insert_with(std::time::Instant::now);
+            }
+            let paused = self.shared.reading_paused() || backlogged;
             if paused || self.paused {
                 // Spec §5.9: the idle timer is suspended while lapps is not reading, and starts
                 // over on the turn when reading resumes (the last turn of a pause may be long
@@ -319,7 +330,7 @@ impl Driver {
                 return false;
             }
             // While reading is paused the timer is suspended (spec §5.9): the loop restarts it.
-            if now >= self.last_rx + idle && !self.shared.reading_paused() {
+            if now >= self.last_rx + idle && !self.paused {
                 self.begin_close(CloseCode::GOING_AWAY, "idle timeout");
                 return false;
             }
