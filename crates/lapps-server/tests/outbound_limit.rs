@@ -19,7 +19,8 @@ use lapps_server::service::{
 };
 use lapps_server::{InstanceContext, ServiceConfig};
 use support::{
-    Bystander, TIMEOUT, TestPki, TestResult, assert_sample, echo_builder, proc_status_bytes, stop,
+    BoxError, Bystander, TIMEOUT, TestPki, TestResult, assert_sample, echo_builder,
+    proc_status_bytes, stop,
 };
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -90,6 +91,122 @@ async fn a_wss_client_that_never_reads_is_bounded_too() -> TestResult {
     flood_a_deaf_client(Some(TestPki::new()?), 256 << 10).await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deaf_client_is_dropped_after_the_closing_timeout_and_shutdown_completes() -> TestResult {
+    deaf_client(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deaf_client_that_sent_a_close_is_dropped_after_the_closing_timeout() -> TestResult {
+    deaf_client(true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_from_a_client_that_never_reads_is_pushed_back() -> TestResult {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TIMEOUT, async {
+        let idle = Duration::from_millis(300);
+        let server = echo_builder()
+            .max_outbound_buffer(LIMIT)
+            .idle_timeout(idle)
+            .ping_interval(Duration::ZERO)
+            .handshake_timeout(idle)
+            .bind("127.0.0.1:0")
+            .await?;
+        let bystander = Bystander::start(server.local_addr()).await?;
+        let client = support::RawClient::open(server.local_addr(), "/echo").await?;
+        std::fs::write("/proc/self/clear_refs", "5")?;
+        let before = proc_status_bytes("VmHWM")?;
+        // Pongs are always queued (spec §5.12), so the server must stop reading pings that
+        // it cannot answer: 64 MiB of pings, written until the writes stall.
+        let ping = support::masked_frame(true, lapps_proto::OpCode::Ping, &[b'p'; 125]);
+        let batch: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * 1000)
+            .collect();
+        let mut stream = client.stream;
+        let mut written = 0;
+        while written < FLOOD {
+            let write = tokio::io::AsyncWriteExt::write_all(&mut stream, &batch);
+            if tokio::time::timeout(Duration::from_millis(200), write)
+                .await
+                .is_err()
+            {
+                break;
+            }
+            written += batch.len();
+        }
+        let peak_growth = proc_status_bytes("VmHWM")?.saturating_sub(before);
+        assert!(
+            written < FLOOD / 2,
+            "{} MiB of pings went through",
+            written >> 20
+        );
+        assert!(
+            peak_growth < 16 << 20,
+            "the peak resident set grew by {} KiB",
+            peak_growth >> 10
+        );
+        // The backlog counts as a stall: 1008 after idle_timeout, which cannot be delivered,
+        // then the connection is dropped after the closing timeout.
+        // (The bystander's connection stays open.)
+        support::wait_until("the connection is gone", || server.open_connections() == 1).await?;
+        assert_sample(
+            &server.metrics().render(),
+            r#"lapps_closes_total{service="echo",initiator="server",code="1008"} 1"#,
+        );
+        bystander.finish_after(10).await?;
+        drop(stream);
+        stop(server).await
+    })
+    .await?
+}
+
+/// A client asks for the flood, then neither reads nor sends (unless `close_first`: a Close
+/// once the flood has begun). The idle, stall or peer Close cannot be answered; the closing
+/// timeout must end the connection, and the shutdown must not wait for the client to read.
+async fn deaf_client(close_first: bool) -> TestResult {
+    let _serial = SERIAL.lock().await;
+    tokio::time::timeout(TIMEOUT, async {
+        let stats = Arc::new(Stats::default());
+        let service = flood_service(&Arc::new(vec![0x33; LIMIT]), &stats);
+        let closing = Duration::from_millis(300);
+        let server = echo_builder()
+            .max_outbound_buffer(LIMIT)
+            .idle_timeout(Duration::from_millis(200))
+            .ping_interval(Duration::ZERO)
+            .handshake_timeout(closing)
+            .service(service)
+            .bind("127.0.0.1:0")
+            .await?;
+        let mut deaf = support::RawClient::open(server.local_addr(), "/flood").await?;
+        deaf.send_frame(true, lapps_proto::OpCode::Text, b"flood")
+            .await?;
+        if close_first {
+            // Some 50 ms of refusals: the socket buffers are full, data waits in the server.
+            support::wait_until("the flood stalls", || {
+                stats.refused.load(Ordering::Relaxed) >= 50
+            })
+            .await?;
+            deaf.send_close(1000, "").await?;
+        }
+        support::wait_until("the flood ends", || stats.ended.load(Ordering::Acquire)).await?;
+        support::wait_until("the connection is gone", || server.open_connections() == 0).await?;
+        // The shutdown must not wait for the deaf client to read what is still queued.
+        let started = tokio::time::Instant::now();
+        stop(server).await?;
+        let took = started.elapsed();
+        assert!(took < closing * 3, "the shutdown took {took:?}");
+        // The socket was closed: the client reads what the kernel had, then the end.
+        let rest = deaf.read_to_end().await?;
+        assert!(!rest.is_empty());
+        Ok(())
+    })
+    .await?
+}
+
 /// Floods a client that sends (so that the idle timeout never fires) and never reads, with
 /// `chunk`-byte messages under a 1 MiB limit, and checks memory, refusals, the stall close and
 /// what the client finally reads.
@@ -97,17 +214,8 @@ async fn flood_a_deaf_client(tls: Option<TestPki>, chunk: usize) -> TestResult {
     let _serial = SERIAL.lock().await;
     tokio::time::timeout(TIMEOUT, async {
         let stats = Arc::new(Stats::default());
-        let chunk: Arc<Vec<u8>> = Arc::new((0..chunk).map(|i| (i % 253) as u8).collect());
-        let service = {
-            let (stats, chunk) = (Arc::clone(&stats), Arc::clone(&chunk));
-            ServiceConfig::new("flood", move |_| {
-                let flood = Flood {
-                    chunk: Arc::clone(&chunk),
-                    stats: Arc::clone(&stats),
-                };
-                Ok(Box::new(flood) as Box<dyn ReactiveService>)
-            })
-        };
+        let chunk: Arc<Vec<u8>> = Arc::new((0..=252u8).cycle().take(chunk).collect());
+        let service = flood_service(&chunk, &stats);
         let idle = Duration::from_millis(500);
         let mut builder = echo_builder()
             .max_outbound_buffer(LIMIT)
@@ -169,28 +277,8 @@ async fn flood_a_deaf_client(tls: Option<TestPki>, chunk: usize) -> TestResult {
             started.elapsed()
         );
 
-        // What the kernel buffered arrives whole, then the 1008: the rest was discarded.
-        let mut data = 0;
-        let close = loop {
-            match client
-                .next()
-                .await
-                .ok_or("the stream ended before the Close")??
-            {
-                Message::Binary(payload) => {
-                    assert!(payload[..] == chunk[..], "message {data} differs");
-                    data += 1;
-                }
-                other => break other,
-            }
-        };
-        let want = CloseFrame {
-            code: CloseCode::Policy,
-            reason: "outbound buffer full".into(),
-        };
-        assert_eq!(close, Message::Close(Some(want)));
+        let data = read_until_stall_close(&mut client, &chunk).await?;
         assert!(data > 0 && data <= accepted, "{data} of {accepted}");
-        assert!(client.next().await.is_none());
 
         let text = server.metrics().render();
         let rejections =
@@ -204,4 +292,42 @@ async fn flood_a_deaf_client(tls: Option<TestPki>, chunk: usize) -> TestResult {
         stop(server).await
     })
     .await?
+}
+
+/// The flood service, sending `chunk`.
+fn flood_service(chunk: &Arc<Vec<u8>>, stats: &Arc<Stats>) -> ServiceConfig {
+    let (stats, chunk) = (Arc::clone(stats), Arc::clone(chunk));
+    ServiceConfig::new("flood", move |_| {
+        let flood = Flood {
+            chunk: Arc::clone(&chunk),
+            stats: Arc::clone(&stats),
+        };
+        Ok(Box::new(flood) as Box<dyn ReactiveService>)
+    })
+}
+
+/// Reads what the kernel buffered, whole messages of `chunk`, then the 1008 (the rest was
+/// discarded) and the end; returns the number of messages.
+async fn read_until_stall_close(client: &mut support::Ws, chunk: &[u8]) -> Result<usize, BoxError> {
+    let mut data = 0;
+    let close = loop {
+        match client
+            .next()
+            .await
+            .ok_or("the stream ended before the Close")??
+        {
+            Message::Binary(payload) => {
+                assert!(payload[..] == chunk[..], "message {data} differs");
+                data += 1;
+            }
+            other => break other,
+        }
+    };
+    let want = CloseFrame {
+        code: CloseCode::Policy,
+        reason: "outbound buffer full".into(),
+    };
+    assert_eq!(close, Message::Close(Some(want)));
+    assert!(client.next().await.is_none());
+    Ok(data)
 }
