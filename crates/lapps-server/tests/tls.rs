@@ -83,6 +83,33 @@ async fn wss_clients_exchange_text_binary_and_large_messages() -> TestResult {
 }
 
 #[tokio::test]
+async fn wss_connections_move_to_their_instances_worker_with_their_tls_session() -> TestResult {
+    tokio::time::timeout(TIMEOUT, async {
+        let pki = TestPki::new()?;
+        // Two workers, two instances: every other connection moves to worker 1 after its
+        // handshake, with the rustls session and the 101 still queued in it.
+        let server = support::echo_builder()
+            .tls(Arc::clone(&pki.server))
+            .service(echo::service("pair").instances(2))
+            .bind("127.0.0.1:0")
+            .await?;
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            clients.push(wss_connect(server.local_addr(), "/pair", pki.connector()).await?);
+        }
+        for (i, ws) in clients.iter_mut().enumerate() {
+            assert_echo(ws, Message::text(format!("moved {i}"))).await?;
+            assert_echo(ws, Message::binary(vec![0x42; 100_000])).await?;
+        }
+        for mut ws in clients {
+            ws.close(None).await?;
+        }
+        stop(server).await
+    })
+    .await?
+}
+
+#[tokio::test]
 async fn alpn_is_answered_with_http_1_1_and_sni_is_accepted() -> TestResult {
     tokio::time::timeout(TIMEOUT, async {
         let pki = TestPki::new()?;

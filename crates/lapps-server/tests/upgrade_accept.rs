@@ -199,6 +199,43 @@ async fn frames_pipelined_after_the_head_are_processed() -> TestResult {
 }
 
 #[tokio::test]
+async fn pipelined_frames_survive_the_move_to_the_instances_worker() -> TestResult {
+    tokio::time::timeout(TIMEOUT, async {
+        // Two workers, two instances (one on each): accepted on worker 0, every other
+        // connection moves to worker 1 with its pipelined bytes.
+        let server = echo_builder()
+            .service(echo::service("pair").instances(2))
+            .bind("127.0.0.1:0")
+            .await?;
+        let mut clients = Vec::new();
+        for i in 0..6u8 {
+            let mut client = RawClient::connect(server.local_addr()).await?;
+            let mut bytes = RequestHead::upgrade("/pair").to_bytes();
+            bytes.extend(masked_frame(true, OpCode::Binary, &[i; 3]));
+            bytes.extend(masked_frame(false, OpCode::Text, b"half "));
+            client.write(&bytes).await?;
+            assert_eq!(client.read_response().await?.status, 101);
+            clients.push(client);
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            let first = client.read_frame().await?;
+            assert_eq!(&first.payload[..], &[u8::try_from(i)?; 3]);
+            client
+                .send_frame(true, OpCode::Continuation, b"and half")
+                .await?;
+            let second = client.read_frame().await?;
+            assert_eq!(
+                (second.opcode, &second.payload[..]),
+                (OpCode::Text, &b"half and half"[..])
+            );
+        }
+        drop(clients);
+        stop(server).await
+    })
+    .await?
+}
+
+#[tokio::test]
 async fn a_pipelined_close_right_after_the_head_is_answered() -> TestResult {
     tokio::time::timeout(TIMEOUT, async {
         let server = echo_builder().bind("127.0.0.1:0").await?;
