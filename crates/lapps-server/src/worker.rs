@@ -157,10 +157,10 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             },
-            _ = shutdown.changed() => return,
-        }
-        if *shutdown.borrow() {
-            return;
+            // wait_for looks at the current value first: `changed` would miss a shutdown
+            // that came before this task subscribed (one started right after bind), and the
+            // loop, hence the worker and the server's shutdown, would never end.
+            _ = shutdown.wait_for(|&stop| stop) => return,
         }
     }
 }
