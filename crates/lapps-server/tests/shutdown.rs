@@ -187,15 +187,61 @@ async fn with_graceful_shutdown_resolves_on_its_signal() -> TestResult {
 }
 
 #[tokio::test]
-async fn shutdown_is_idempotent_and_handles_outlive_the_server() -> TestResult {
+async fn a_shutdown_right_after_bind_completes_and_is_idempotent() -> TestResult {
     tokio::time::timeout(TIMEOUT, async {
-        let server = support::echo_builder().bind("127.0.0.1:0").await?;
+        // The accept loops may not have started yet: the race is there on every round.
+        for _ in 0..20 {
+            let server = support::echo_builder().bind("127.0.0.1:0").await?;
+            let handle = server.shutdown_handle();
+            let again = handle.clone();
+            handle.shutdown();
+            handle.shutdown();
+            tokio::time::timeout(Duration::from_secs(3), server).await??;
+            // A handle outlives its server.
+            again.shutdown();
+        }
+        Ok(())
+    })
+    .await?
+}
+
+#[tokio::test]
+async fn handshakes_that_complete_during_shutdown_get_503_and_healthz_says_stopping() -> TestResult
+{
+    tokio::time::timeout(TIMEOUT, async {
+        let server = support::echo_builder()
+            .metrics(true)
+            .bind("127.0.0.1:0")
+            .await?;
+        let addr = server.local_addr();
+        // Both requests are under way when the shutdown starts, and complete after it.
+        let upgrade = support::RequestHead::upgrade("/echo").to_bytes();
+        let health = support::RequestHead::get("/healthz").to_bytes();
+        let mut late = RawClient::connect(addr).await?;
+        late.write(&upgrade[..10]).await?;
+        let mut probe = RawClient::connect(addr).await?;
+        probe.write(&health[..10]).await?;
+        // Both sockets are accepted before the shutdown.
+        support::wait_until("both are accepted", || {
+            server
+                .metrics()
+                .render()
+                .contains("lapps_tcp_accepted_total 2\n")
+        })
+        .await?;
         let handle = server.shutdown_handle();
-        let again = handle.clone();
+        let running = tokio::spawn(server.into_future());
         handle.shutdown();
-        handle.shutdown();
-        server.await?;
-        again.shutdown();
+        late.write(&upgrade[10..]).await?;
+        let response = late.read_response().await?;
+        assert_eq!(response.status_line, "HTTP/1.1 503 Service Unavailable");
+        late.expect_eof().await?;
+        probe.write(&health[10..]).await?;
+        let response = probe.read_response().await?;
+        assert_eq!(response.status, 503);
+        let body: serde_json::Value = serde_json::from_slice(&response.body)?;
+        assert_eq!(body["status"], "stopping");
+        tokio::time::timeout(Duration::from_secs(3), running).await???;
         Ok(())
     })
     .await?
