@@ -33,7 +33,7 @@ pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
 /// What every test returns.
 pub(crate) type TestResult = Result<(), BoxError>;
 
-/// A tokio-tungstenite client over plain TCP.
+/// A tokio-tungstenite client, over `ws://` or `wss://`.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The limit every test body runs under.
