@@ -287,7 +287,10 @@ fn open(
                     abandon(&moving.shared, shared);
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot move a connection to its worker"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot move a connection to its worker");
+                abandon(&open.shared, shared);
+            }
         },
         _ => {
             tokio::task::spawn_local(conn::run(open, Arc::clone(shared)));
