@@ -201,3 +201,41 @@ fn run_refuses_lua_services_until_lapps_serves_lua() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn json_logs_go_to_the_log_file() -> TestResult {
+    let dir = scratch("json-log")?;
+    let log = dir.join("lapps.log");
+    let path = log.to_str().ok_or("non-UTF-8 temp path")?;
+    let mut lapps = Lapps::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--log-file",
+        path,
+    ])?;
+    lapps.signal("TERM")?;
+    assert_eq!(lapps.wait(Duration::from_secs(15))?, Some(0));
+    let text = std::fs::read_to_string(&log)?;
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().ok_or("empty log")?)?;
+    assert_eq!(first["level"], "INFO");
+    assert_eq!(first["fields"]["message"], "lapps listening");
+    assert!(
+        text.lines().any(|l| l.contains("\"signal\":\"SIGTERM\"")),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_invalid_log_filter_is_refused_naming_the_variable() -> TestResult {
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .env("LAPPS_LOG", "[")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8(output.stderr)?.contains("invalid log filter in LAPPS_LOG"));
+    Ok(())
+}
