@@ -25,11 +25,13 @@
     reason = "benchmark setup and sanity checks: a failure is a bug to see at once"
 )]
 
+mod common;
+
 use std::hint::black_box;
-use std::io::{self, Cursor, Read, Write};
-use std::time::Duration;
+use std::io::{Cursor, Read};
 
 use bytes::BytesMut;
+use common::Replay;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lapps_proto::frame::{FrameDecoder, encode_frame};
 use lapps_proto::header::FrameHeader;
@@ -235,17 +237,7 @@ impl Kind {
     /// Returns `len` bytes of payload: pseudo-random bytes, or ASCII prose for text.
     fn payload(self, len: usize) -> Vec<u8> {
         match self {
-            Self::Binary => {
-                let mut state = 0x2545_f491_u32;
-                (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 17;
-                        state ^= state << 5;
-                        state.to_le_bytes()[0]
-                    })
-                    .collect()
-            }
+            Self::Binary => common::pseudo_random(len),
             Self::Text => {
                 b"{\"event\":\"quote\",\"text\":\"The quick brown fox jumps over the lazy dog\"} "
                     .iter()
@@ -281,58 +273,9 @@ fn key(i: usize) -> [u8; 4] {
     [bytes[0], bytes[1], bytes[2], bytes[3]]
 }
 
-/// An in-memory stream that replays a recorded byte sequence; writes are discarded.
-#[derive(Debug)]
-struct Replay {
-    wire: Vec<u8>,
-    pos: usize,
-}
-
-impl Replay {
-    const fn new(wire: Vec<u8>) -> Self {
-        Self { wire, pos: 0 }
-    }
-
-    /// Starts the replay over.
-    const fn rewind(&mut self) {
-        self.pos = 0;
-    }
-
-    /// Appends up to `max` replayed bytes to `dst`, as a read into spare capacity would;
-    /// returns how many.
-    fn read_into(&mut self, dst: &mut BytesMut, max: usize) -> usize {
-        let n = max.min(self.wire.len() - self.pos);
-        dst.extend_from_slice(&self.wire[self.pos..self.pos + n]);
-        self.pos += n;
-        n
-    }
-}
-
-impl Read for Replay {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.wire.len() - self.pos);
-        buf[..n].copy_from_slice(&self.wire[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Write for Replay {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = common::criterion();
     targets = decode_messages, decode_frames, parse_headers
 }
 criterion_main!(benches);

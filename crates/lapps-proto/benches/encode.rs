@@ -23,9 +23,10 @@
     reason = "benchmark setup and sanity checks: a failure is a bug to see at once"
 )]
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{self, Read, Write};
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -231,10 +232,7 @@ impl Write for Sink {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = common::criterion();
     targets = encode
 }
 criterion_main!(benches);

@@ -20,8 +20,9 @@
     reason = "benchmark setup and sanity checks: a failure is a bug to see at once"
 )]
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lapps_proto::Status;
@@ -155,10 +156,7 @@ fn check_both_accept() {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = common::criterion();
     targets = server, parse, accept_key
 }
 criterion_main!(benches);

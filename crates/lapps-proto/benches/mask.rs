@@ -8,8 +8,9 @@
 //!
 //! Run with: `cargo bench -p lapps-proto --bench mask`
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lapps_proto::mask::{apply_mask, apply_mask_at, apply_mask_bytewise};
@@ -23,7 +24,7 @@ const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 fn mask(c: &mut Criterion) {
     let mut group = c.benchmark_group("mask");
     for size in SIZES {
-        let mut buf = payload(size);
+        let mut buf = common::pseudo_random(size);
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::new("lapps_apply_mask", size), |b| {
             b.iter(|| apply_mask(black_box(&mut buf), black_box(KEY)));
@@ -55,25 +56,9 @@ fn apply_mask_u32_words(buf: &mut [u8], key: [u8; 4]) {
     }
 }
 
-/// Returns `len` bytes of a fixed pseudo-random pattern.
-fn payload(len: usize) -> Vec<u8> {
-    let mut state = 0x2545_f491_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state.to_le_bytes()[0]
-        })
-        .collect()
-}
-
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = common::criterion();
     targets = mask
 }
 criterion_main!(benches);

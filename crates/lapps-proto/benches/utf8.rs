@@ -20,10 +20,12 @@
     reason = "benchmark setup and sanity checks: a failure is a bug to see at once"
 )]
 
-use std::hint::black_box;
-use std::io::{self, Read, Write};
-use std::time::Duration;
+mod common;
 
+use std::hint::black_box;
+use std::io::Read;
+
+use common::Replay;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lapps_proto::frame::encode_frame;
 use lapps_proto::utf8::{self, Utf8Validator};
@@ -94,11 +96,11 @@ fn decode_text(c: &mut Criterion) {
         group.throughput(Throughput::Bytes((size * count) as u64));
 
         let mut conn = Connection::server(Config::default());
-        let mut replay = Replay { wire, pos: 0 };
+        let mut replay = Replay::new(wire);
         let mut scratch = vec![0; READ_SIZE];
         group.bench_function(BenchmarkId::new("lapps_handle_input", size), |b| {
             b.iter(|| {
-                replay.pos = 0;
+                replay.rewind();
                 loop {
                     let n = replay.read(&mut scratch).unwrap();
                     if n == 0 {
@@ -115,7 +117,7 @@ fn decode_text(c: &mut Criterion) {
         let mut ws = WebSocket::from_raw_socket(replay, TungRole::Server, None);
         group.bench_function(BenchmarkId::new("tungstenite_read", size), |b| {
             b.iter(|| {
-                ws.get_mut().pos = 0;
+                ws.get_mut().rewind();
                 for _ in 0..count {
                     black_box(ws.read().unwrap());
                 }
@@ -152,10 +154,7 @@ fn check_both_decode(wire: &[u8], payload: &[u8], count: usize) {
         assert_eq!(text.as_bytes(), payload);
     }
     assert_eq!(conn.poll_event(), None);
-    let replay = Replay {
-        wire: wire.to_vec(),
-        pos: 0,
-    };
+    let replay = Replay::new(wire.to_vec());
     let mut ws = WebSocket::from_raw_socket(replay, TungRole::Server, None);
     for _ in 0..count {
         let tungstenite::Message::Text(text) = ws.read().unwrap() else {
@@ -165,38 +164,9 @@ fn check_both_decode(wire: &[u8], payload: &[u8], count: usize) {
     }
 }
 
-/// An in-memory stream that replays a recorded byte sequence; writes are discarded.
-#[derive(Debug)]
-struct Replay {
-    wire: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for Replay {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.wire.len() - self.pos);
-        buf[..n].copy_from_slice(&self.wire[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-impl Write for Replay {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = common::criterion();
     targets = validate, decode_text
 }
 criterion_main!(benches);
