@@ -46,6 +46,7 @@ pub(crate) async fn run(open: Open, st: Arc<Shared>) {
         ping_at: None,
         closing_since: None,
         paused: false,
+        stalled_since: None,
         close_written: false,
         failed: false,
         ended: None,
@@ -84,6 +85,8 @@ struct Driver {
     closing_since: Option<Instant>,
     /// Reading was paused at the last turn of the loop (spec §5.13, or an outbound backlog).
     paused: bool,
+    /// The stall timer's start as of this turn (spec §5.12), read under the turn's one lock.
+    stalled_since: Option<std::time::Instant>,
     /// A Close is written to the transport: data frames are dropped from now on.
     close_written: bool,
     /// The peer broke the protocol; the Close goes out once earlier replies are queued.
@@ -108,7 +111,13 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            self.account_in_flight();
+            // Control frames are queued whatever the limit (spec §5.12), so a peer that sends
+            // pings and never reads the pongs would grow the queue without bound. While more
+            // than max_outbound_buffer waits for the socket, the peer is not read either (TCP
+            // pushes back on it), and the stall timer runs as for a refused send: a peer that
+            // never reads ends with 1008 "outbound buffer full".
+            let backlogged = self.transport.pending_len() > self.st.settings.max_outbound_buffer;
+            self.account_in_flight(backlogged);
             let done = self.codec.is_closed() || (self.close_written && self.failed);
             if done && !self.transport.wants_write() {
                 // The close handshake is over (or failed): the server closes first.
@@ -117,17 +126,6 @@ impl Driver {
             if *shutdown.borrow() && self.codec.state() == State::Open && !self.failed {
                 self.begin_close(CloseCode::GOING_AWAY, "server shutdown");
                 continue;
-            }
-            // Control frames are queued whatever the limit (spec §5.12), so a peer that sends
-            // pings and never reads the pongs would grow the queue without bound. While more
-            // than max_outbound_buffer waits for the socket, the peer is not read either (TCP
-            // pushes back on it), and the stall timer runs as for a refused send: a peer that
-            // never reads ends with 1008 "outbound buffer full".
-            let backlogged = self.transport.pending_len() > self.st.settings.max_outbound_buffer;
-            if backlogged {
-                let mut out = self.shared.outbound();
-                out.stalled_since
-                    .get_or_insert_with(std::time::Instant::now);
             }
             let paused = self.shared.reading_paused() || backlogged;
             if paused || self.paused {
@@ -297,14 +295,20 @@ impl Driver {
         self.shared.mark_closed();
     }
 
-    /// Publishes how much output is still unwritten, and ends a stall once it drained.
-    fn account_in_flight(&mut self) {
+    /// Publishes how much output is still unwritten, starts the stall timer while
+    /// `backlogged`, ends a stall once the output drained, and keeps the stall's start for
+    /// [`next_deadline`](Self::next_deadline): one lock per turn of the loop.
+    fn account_in_flight(&mut self, backlogged: bool) {
         let pending = self.transport.pending_len();
         let mut out = self.shared.outbound();
         out.in_flight = pending;
         if pending == 0 && out.frames.is_empty() {
             out.stalled_since = None;
+        } else if backlogged {
+            out.stalled_since
+                .get_or_insert_with(std::time::Instant::now);
         }
+        self.stalled_since = out.stalled_since;
     }
 
     /// Handles whichever timer expired; returns true if the connection must be dropped.
@@ -359,7 +363,7 @@ impl Driver {
             }
             if !settings.idle_timeout.is_zero() {
                 next = next.min(self.last_rx + settings.idle_timeout);
-                if let Some(since) = self.shared.outbound().stalled_since {
+                if let Some(since) = self.stalled_since {
                     next = next.min(Instant::from_std(since) + settings.idle_timeout);
                 }
             }
