@@ -23,7 +23,8 @@ use bytes::Bytes;
 use lapps_proto::close::{CloseCode, CloseFrame};
 use lapps_proto::config::{Config, Role};
 use lapps_proto::error::{ProtocolError, SendError};
-use lapps_proto::{Connection, Event, Message, State};
+use lapps_proto::header::FrameHeader;
+use lapps_proto::{Connection, Event, Message, OpCode, State, Status};
 
 /// Runs the script in `data` against a connection playing `role`.
 ///
@@ -263,6 +264,10 @@ struct Checker {
     /// The code of the Close the peer must receive: `Some(None)` for an empty Close.
     expected_close: Option<Option<CloseCode>>,
     peer_got_close: bool,
+    /// Output not yet parsed into whole frames (writes may end mid-frame).
+    unparsed: Vec<u8>,
+    /// A Close frame has been written: from now on only Pongs may follow.
+    close_written: bool,
 }
 
 impl Checker {
@@ -280,6 +285,8 @@ impl Checker {
             in_flight: VecDeque::new(),
             expected_close: None,
             peer_got_close: false,
+            unparsed: Vec::new(),
+            close_written: false,
         }
     }
 
@@ -356,19 +363,40 @@ impl Checker {
         }
     }
 
+    /// Follows the output frame by frame, across writes that end mid-frame: RFC 6455 §5.5.2
+    /// lets an endpoint answer Pings after its own Close, so Pongs, and only Pongs, may follow
+    /// a Close.
+    fn check_frames_after_close(&mut self, output: &[u8]) {
+        self.unparsed.extend_from_slice(output);
+        let mut at = 0;
+        while let Ok(Status::Complete((header, len))) = FrameHeader::parse(&self.unparsed[at..]) {
+            let end = usize::try_from(header.payload_len)
+                .ok()
+                .and_then(|n| n.checked_add(at + len))
+                .filter(|end| *end <= self.unparsed.len());
+            let Some(end) = end else { break };
+            if self.close_written {
+                assert_eq!(
+                    header.opcode,
+                    OpCode::Pong,
+                    "a frame other than a Pong after a Close: {:x?}",
+                    &self.unparsed[at..end]
+                );
+            }
+            self.close_written |= header.opcode == OpCode::Close;
+            at = end;
+        }
+        self.unparsed.drain(..at);
+    }
+
     fn on_output(&mut self, output: &[u8]) {
         // Every output method queues a pending failure's Close first.
         self.failure_close_pending = false;
         if output.is_empty() {
             return;
         }
+        self.check_frames_after_close(output);
         if self.peer_got_close {
-            // RFC 6455 §5.5.2: after its own Close an endpoint still answers Pings, so Pongs
-            // (and only Pongs) may follow a Close.
-            assert!(
-                only_pongs(output),
-                "bytes other than Pongs sent after a Close: {output:x?}"
-            );
             return;
         }
         if let Err(error) = self.peer.handle_input(output) {
@@ -418,25 +446,4 @@ fn take<'a>(script: &mut &'a [u8], n: usize) -> &'a [u8] {
 /// Takes one byte from the front of `script`, or 0 at its end.
 fn take_byte(script: &mut &[u8]) -> u8 {
     take(script, 1).first().copied().unwrap_or(0)
-}
-
-/// Returns true if `output` is a sequence of whole Pong frames.
-fn only_pongs(mut output: &[u8]) -> bool {
-    while !output.is_empty() {
-        let Ok(lapps_proto::Status::Complete((header, len))) =
-            lapps_proto::header::FrameHeader::parse(output)
-        else {
-            return false;
-        };
-        let end = usize::try_from(header.payload_len)
-            .ok()
-            .and_then(|n| n.checked_add(len));
-        match end {
-            Some(end) if header.opcode == lapps_proto::OpCode::Pong && end <= output.len() => {
-                output = &output[end..];
-            }
-            _ => return false,
-        }
-    }
-    true
 }
