@@ -79,8 +79,13 @@ fn session(uri: &str) -> Result<Vec<Message>, Box<dyn std::error::Error>> {
             }
         }
         if conn.poll_transmit(&mut out) {
-            stream.write_all(&out)?;
-            out.clear();
+            match stream.write_all(&out) {
+                Ok(()) => out.clear(),
+                // The server may end a session (getCaseCount does) while our echo is on its
+                // way: a reset is the end of the session, as on the read side.
+                Err(e) if ended_by_peer(&e) => break,
+                Err(e) => return Err(e.into()),
+            }
         }
         if result.is_err() {
             break;
@@ -90,12 +95,20 @@ fn session(uri: &str) -> Result<Vec<Message>, Box<dyn std::error::Error>> {
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) if ended_by_peer(&e) => break,
             Err(e) => return Err(e.into()),
         };
         result = conn.handle_input(&buf[..n]);
     }
     Ok(received)
+}
+
+/// Returns true if `error` means the server closed the connection abruptly.
+fn ended_by_peer(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Sends the opening handshake and reads the response; returns the bytes after its head.
