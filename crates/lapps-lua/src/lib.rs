@@ -1,6 +1,24 @@
-//! The Lua host of lapps: one VM per service instance and the LAppS Lua modules.
+//! The Lua host of lapps: one LuaJIT VM per service instance, and the LAppS Lua modules.
 //!
-//! This crate is a skeleton. It gets its substance with the Lua services (issue 4): `ws`,
-//! `bcast`, `nljson`, `mqr`, `nap`, `time`, `murmur` on mlua with LuaJIT.
+//! The crate knows nothing of sockets. It loads a service's code into a VM (spec §3.2), calls
+//! its callbacks, and reaches connections and broadcast channels only through the [`Host`]
+//! trait, which the server implements. Waiting host functions (`nap` sleeps, `mqr` receives)
+//! are async: they suspend the calling instance only, and a stop request ([`StopSignal`])
+//! wakes them at once.
+//!
+//! Modules (spec §3.6–§3.14): `ws`, `bcast`, `nljson`, `nap`, `time`, `murmur`, `mqr`.
 
 #![forbid(unsafe_code)]
+
+mod env;
+mod host;
+pub mod instance;
+pub mod modules;
+pub mod mqr;
+mod stop;
+
+pub use env::InstanceEnv;
+pub use host::{DataKind, Host, SendError};
+// pub use instance::{Kind, LoadError, LuaInstance, ServiceSpec};
+pub use lapps_proto::lapps::{Number, Value};
+pub use stop::StopSignal;

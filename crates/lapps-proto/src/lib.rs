@@ -90,6 +90,8 @@
 #![deny(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "lapps")]
+pub mod lapps;
 pub mod close;
 pub mod config;
 pub mod connection;

@@ -1,0 +1,1 @@
+//! `bcast`: process-wide broadcast channels (spec §3.9).

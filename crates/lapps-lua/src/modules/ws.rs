@@ -1,0 +1,1 @@
+//! `ws`: send to and close server connections (spec §3.8).
