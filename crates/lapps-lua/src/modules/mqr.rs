@@ -142,7 +142,7 @@ fn post(lua: &Lua, args: &[Value]) -> Result<(), String> {
     let [value @ (Value::Table(_) | Value::UserData(_))] = rest else {
         return Err(USAGE_POST.to_owned());
     };
-    let value = nljson::to_value(lua, value).map_err(|e| e.to_string())?;
+    let value = nljson::to_value(lua, value).map_err(|e| plain_message(&e))?;
     queue.post(value).map_err(|e| e.to_string())
 }
 
@@ -194,6 +194,16 @@ fn this<'a>(
         _ => None,
     };
     found.ok_or_else(|| usage.to_owned())
+}
+
+/// The text of a conversion error as Lua should see it after `false`: without mlua's
+/// "runtime error: " prefix.
+fn plain_message(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::RuntimeError(message) => message.clone(),
+        mlua::Error::CallbackError { cause, .. } => plain_message(cause),
+        other => other.to_string(),
+    }
 }
 
 const USAGE_CREATE: &str = "usage: mqr.create(name [, capacity])";
