@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use lapps_server::config::{self, Config, ConfigError, Env, Level, Loaded};
-use lapps_server::{Server, ServerBuilder, echo, listen_address};
+use lapps_server::{Server, ServerBuilder, listen_address, lua};
 
 use crate::args::{Args, Command, ConfigSource};
 
@@ -91,19 +91,20 @@ fn check(source: &ConfigSource, env: &Env) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves `config`; `builtin` adds the built-in echo service at `/echo` (4 instances).
+/// Serves `config`'s Lua services, or with `builtin`, the built-in default services: echo at
+/// `/echo`, `echo_lapps` at `/echo_lapps`, `time_broadcast` and `broadcast_blob`.
 async fn serve(config: Config, builtin: bool, listen: Option<&str>) -> Result<(), String> {
-    if let Some(name) = config.services.keys().next() {
-        // Issue 4 brings the Lua host; until then a configured service cannot be served, and
-        // the built-in echo must not stand in for a user's Lua app of the same name.
-        return Err(format!(
-            "service {name}: Lua services are not served yet by this lapps (only the built-in \
-             default configuration's echo is)"
-        ));
-    }
     let mut builder = ServerBuilder::from_config(&config).map_err(|e| e.to_string())?;
-    if builtin {
-        builder = builder.service(echo::service("echo").instances(4));
+    let (reactive, standalone) = if builtin {
+        lua::builtin_services()
+    } else {
+        lua::services_from_config(&config)
+    };
+    for service in reactive {
+        builder = builder.service(service);
+    }
+    for service in standalone {
+        builder = builder.standalone(service);
     }
     let server: Server = match listen
         .map(str::to_owned)

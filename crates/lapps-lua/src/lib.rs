@@ -8,8 +8,11 @@
 //!
 //! Modules (spec §3.6–§3.14): `ws`, `bcast`, `nljson`, `nap`, `time`, `murmur`, `mqr`.
 
-#![forbid(unsafe_code)]
+// deny, not forbid: the VM is created with every library, `ffi` and `debug` included
+// (docs/decisions/0003).
+#![deny(unsafe_code)]
 
+mod args;
 mod env;
 mod host;
 pub mod instance;
@@ -19,6 +22,6 @@ mod stop;
 
 pub use env::InstanceEnv;
 pub use host::{DataKind, Host, SendError};
-// pub use instance::{Kind, LoadError, LuaInstance, ServiceSpec};
+pub use instance::{CallError, Kind, LoadError, LuaInstance, ServiceSpec};
 pub use lapps_proto::lapps::{Number, Value};
 pub use stop::StopSignal;

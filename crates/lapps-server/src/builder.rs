@@ -8,14 +8,19 @@ use std::time::Duration;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use lapps_balancer::{Balancer, Strategy};
+use lapps_lua::mqr::Queues;
+
 use crate::acl::Acl;
-use crate::config::{Config, ServiceSettings};
+use crate::bcast::Channels;
+use crate::config::{BalancerStrategy, Config, ServiceSettings};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::runtime::{ServiceRuntime, ServiceState, Settings, Shared};
 use crate::server::Server;
 use crate::service::{Protocol, ServiceFactory, SharedFactory};
+use crate::standalone::{StandaloneConfig, StandaloneRuntime};
 use crate::worker::{self, WorkerCommand};
 
 /// A reactive service to serve: its name, route, protocol, instances and limits, and the
@@ -33,6 +38,11 @@ pub struct ServiceConfig {
     acl: Acl,
     extra_headers: Vec<(String, String)>,
     allowed_origins: Vec<String>,
+    balancer: Option<Strategy>,
+    /// The `balancer` key of the service's entry, resolved with the server's
+    /// `connection_weight` when the server starts.
+    balancer_key: Option<BalancerStrategy>,
+    depends: Vec<String>,
     factory: SharedFactory,
 }
 
@@ -51,8 +61,23 @@ impl ServiceConfig {
             acl: Acl::allow_all(),
             extra_headers: Vec::new(),
             allowed_origins: Vec::new(),
+            balancer: None,
+            balancer_key: None,
+            depends: Vec::new(),
             factory: Arc::new(factory),
         }
+    }
+
+    /// Sets how connections are bound to instances (spec §1.4); default: the server's.
+    pub fn balancer(mut self, strategy: Strategy) -> Self {
+        self.balancer = Some(strategy);
+        self
+    }
+
+    /// Services that must be running before this one starts (spec §2.6 `depends`).
+    pub fn depends(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.depends = names.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Sets the request target (default `/<name>`).
@@ -139,6 +164,8 @@ impl ServiceConfig {
             .max_message_size(settings.max_inbound_message_size)
             .acl(settings.acl.clone());
         service.proto_alias.clone_from(&settings.proto_alias);
+        service.depends.clone_from(&settings.depends);
+        service.balancer_key = settings.balancer;
         service.extra_headers.clone_from(&settings.extra_headers);
         service
             .allowed_origins
@@ -171,6 +198,9 @@ pub struct ServerBuilder {
     acl: Acl,
     tls: Option<Arc<lapps_tls::rustls::ServerConfig>>,
     services: Vec<ServiceConfig>,
+    standalone: Vec<StandaloneConfig>,
+    balancer: Strategy,
+    connection_weight: f64,
     bound: Vec<std::net::TcpListener>,
 }
 
@@ -201,6 +231,9 @@ impl ServerBuilder {
             acl: Acl::allow_all(),
             tls: None,
             services: Vec::new(),
+            standalone: Vec::new(),
+            balancer: Strategy::RoundRobin,
+            connection_weight: 1.0,
             bound: Vec::new(),
         }
     }
@@ -229,6 +262,11 @@ impl ServerBuilder {
             .input_buffer_size(server.workers.input_buffer_size)
             .auto_fragment(server.workers.auto_fragment)
             .metrics(server.metrics)
+            .balancer(
+                Strategy::from_name(server.balancer.as_str(), server.connection_weight)
+                    .unwrap_or(Strategy::RoundRobin),
+            )
+            .connection_weight(server.connection_weight)
             .acl(server.acl.clone());
         if server.tls {
             if !cfg!(feature = "tls") {
@@ -332,6 +370,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a standalone service (spec §3.5): `init` and `run` on threads of its own.
+    pub fn standalone(mut self, service: StandaloneConfig) -> Self {
+        self.standalone.push(service);
+        self
+    }
+
+    /// Sets the default balancer strategy of the reactive services (spec §1.4; default
+    /// `round_robin`).
+    pub fn balancer(mut self, strategy: Strategy) -> Self {
+        self.balancer = strategy;
+        self
+    }
+
+    /// Sets `connection_weight` (spec §2.4, default 1), used by services whose
+    /// configuration entry selects the `weighted` balancer.
+    pub fn connection_weight(mut self, weight: f64) -> Self {
+        self.connection_weight = weight;
+        self
+    }
+
     /// Serves on an already bound listener as well (tests and embedders bind
     /// `127.0.0.1:0` themselves).
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
@@ -373,6 +431,7 @@ impl ServerBuilder {
 
     async fn launch(self, addr: Option<SocketAddr>) -> Result<Server, Error> {
         let routes = self.check_services()?;
+        let order = self.start_order()?;
         let mut listeners = self.bound;
         if let Some(addr) = addr {
             listeners.extend(bind_listeners(addr, self.listeners)?);
@@ -383,10 +442,19 @@ impl ServerBuilder {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::bind("cannot read the bound address".to_owned(), e))?;
         let metrics = Arc::new(Metrics::new());
+        let (balancer, weight) = (self.balancer, self.connection_weight);
         let services: Vec<Arc<ServiceRuntime>> = self
             .services
             .into_iter()
-            .map(|s| Arc::new(runtime_service(s, &metrics)))
+            .map(|s| Arc::new(runtime_service(s, &metrics, &balancer, weight)))
+            .collect();
+        let standalone: Vec<Arc<StandaloneRuntime>> = self
+            .standalone
+            .into_iter()
+            .map(|s| {
+                let service_metrics = metrics.service(&s.name);
+                Arc::new(StandaloneRuntime::new(s, service_metrics))
+            })
             .collect();
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..self.workers).map(|_| mpsc::unbounded_channel()).unzip();
@@ -399,7 +467,10 @@ impl ServerBuilder {
                 .filter_map(|(route, i)| services.get(i).map(|s| (route, Arc::clone(s))))
                 .collect(),
             services: services.clone(),
+            standalone: standalone.clone(),
             registry: Arc::new(Registry::default()),
+            channels: Arc::new(Channels::default()),
+            queues: Arc::new(Queues::new()),
             metrics,
             acl: self.acl,
             tls: self.tls,
@@ -414,9 +485,7 @@ impl ServerBuilder {
                     .map_err(|e| Error::runtime("cannot start a worker thread".to_owned(), e))?,
             );
         }
-        for service in services.iter().filter(|s| s.auto_start) {
-            start_service(service, &senders).await;
-        }
+        start_in_order(&order, &services, &standalone, &shared).await;
         for (i, listener) in listeners.into_iter().enumerate() {
             listener
                 .set_nonblocking(true)
@@ -431,10 +500,38 @@ impl ServerBuilder {
         Ok(Server::new(shared, local_addrs, done))
     }
 
+    /// Orders the services so that each starts after what it `depends` on (spec §2.6);
+    /// unknown names are ignored (the configuration warned about them), a cycle is an error.
+    fn start_order(&self) -> Result<Vec<Start>, Error> {
+        let mut nodes: Vec<(&str, &[String], Start)> = Vec::new();
+        for (i, s) in self.services.iter().enumerate() {
+            nodes.push((&s.name, &s.depends, Start::Reactive(i)));
+        }
+        for (i, s) in self.standalone.iter().enumerate() {
+            nodes.push((&s.name, &s.depends, Start::Standalone(i)));
+        }
+        let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.0, i)).collect();
+        // 0: not visited, 1: on the current path, 2: done.
+        let mut mark = vec![0u8; nodes.len()];
+        let mut order = Vec::with_capacity(nodes.len());
+        for i in 0..nodes.len() {
+            visit(i, &nodes, &index, &mut mark, &mut Vec::new(), &mut order)?;
+        }
+        Ok(order)
+    }
+
     /// Checks names and routes; returns the route table (target to service index).
     fn check_services(&self) -> Result<HashMap<String, usize>, Error> {
         let mut routes = HashMap::new();
         let mut names = std::collections::HashSet::new();
+        for service in &self.standalone {
+            if !names.insert(service.name.as_str()) {
+                return Err(Error::config(format!(
+                    "service {} is defined twice",
+                    service.name
+                )));
+            }
+        }
         for (i, service) in self.services.iter().enumerate() {
             if !names.insert(service.name.as_str()) {
                 return Err(Error::config(format!(
@@ -469,8 +566,21 @@ impl ServerBuilder {
     }
 }
 
-fn runtime_service(service: ServiceConfig, metrics: &Metrics) -> ServiceRuntime {
+fn runtime_service(
+    service: ServiceConfig,
+    metrics: &Metrics,
+    default: &Strategy,
+    weight: f64,
+) -> ServiceRuntime {
     let service_metrics = metrics.service(&service.name);
+    let strategy = service
+        .balancer
+        .or_else(|| {
+            service
+                .balancer_key
+                .and_then(|b| Strategy::from_name(b.as_str(), weight))
+        })
+        .unwrap_or(*default);
     ServiceRuntime::new(
         Arc::from(service.name.as_str()),
         service.protocol,
@@ -483,7 +593,110 @@ fn runtime_service(service: ServiceConfig, metrics: &Metrics) -> ServiceRuntime 
         &service.allowed_origins,
         service.factory,
         service_metrics,
+        Balancer::new(strategy),
+        service.depends,
     )
+}
+
+/// Depth-first visit for [`ServerBuilder::start_order`]; `mark`: 0 new, 1 on the path, 2 done.
+fn visit(
+    i: usize,
+    nodes: &[(&str, &[String], Start)],
+    index: &HashMap<&str, usize>,
+    mark: &mut [u8],
+    path: &mut Vec<usize>,
+    order: &mut Vec<Start>,
+) -> Result<(), Error> {
+    match mark[i] {
+        2 => return Ok(()),
+        1 => {
+            let from = path.iter().position(|&p| p == i).unwrap_or(0);
+            let cycle: Vec<&str> = path[from..]
+                .iter()
+                .chain([&i])
+                .map(|&p| nodes[p].0)
+                .collect();
+            return Err(Error::config(format!(
+                "services depend on each other in a cycle: {}",
+                cycle.join(" -> ")
+            )));
+        }
+        _ => {}
+    }
+    mark[i] = 1;
+    path.push(i);
+    for dep in nodes[i].1 {
+        if let Some(&d) = index.get(dep.as_str()).filter(|&&d| d != i) {
+            visit(d, nodes, index, mark, path, order)?;
+        }
+    }
+    path.pop();
+    mark[i] = 2;
+    order.push(nodes[i].2);
+    Ok(())
+}
+
+/// A service, by its kind and index, in start order.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Reactive(usize),
+    Standalone(usize),
+}
+
+/// Starts the auto-start services in dependency order; a service whose dependency is not
+/// running fails instead of starting (spec §10: "Failed dependency").
+async fn start_in_order(
+    order: &[Start],
+    services: &[Arc<ServiceRuntime>],
+    standalone: &[Arc<StandaloneRuntime>],
+    shared: &Arc<Shared>,
+) {
+    let state_of = |name: &str| {
+        services
+            .iter()
+            .find(|s| &*s.name == name)
+            .map(|s| s.state())
+            .or_else(|| {
+                standalone
+                    .iter()
+                    .find(|s| &*s.name == name)
+                    .map(|s| s.state())
+            })
+    };
+    for start in order {
+        let (name, auto_start, depends) = match *start {
+            Start::Reactive(i) => (
+                &services[i].name,
+                services[i].auto_start,
+                &services[i].depends,
+            ),
+            Start::Standalone(i) => (
+                &standalone[i].name,
+                standalone[i].auto_start,
+                &standalone[i].depends,
+            ),
+        };
+        if !auto_start {
+            continue;
+        }
+        let failed_dep = depends.iter().find(|d| {
+            d.as_str() != &**name
+                && state_of(d)
+                    .is_some_and(|s| !matches!(s, ServiceState::Running | ServiceState::Degraded))
+        });
+        if let Some(dep) = failed_dep {
+            tracing::error!(service = %name, dependency = %dep, "service not started: its dependency is not running");
+            match *start {
+                Start::Reactive(i) => services[i].set_state(ServiceState::Failed),
+                Start::Standalone(i) => standalone[i].fail(),
+            }
+            continue;
+        }
+        match *start {
+            Start::Reactive(i) => start_service(&services[i], &shared.workers).await,
+            Start::Standalone(i) => standalone[i].start(shared).await,
+        }
+    }
 }
 
 /// Starts every instance of `service` (instance `i` on worker `i mod workers`); on any

@@ -75,26 +75,32 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+mod bcast;
 mod builder;
 pub mod config;
 mod conn;
 pub mod echo;
 mod error;
 mod instance;
+pub mod lua;
 mod metrics;
 mod registry;
 mod runtime;
 mod server;
 pub mod service;
+pub mod standalone;
 mod transport;
 mod upgrade;
 mod worker;
 
 pub use builder::{DEFAULT_MAX_MESSAGE_SIZE, ServerBuilder, ServiceConfig, listen_address};
 pub use error::Error;
-pub use instance::InstanceContext;
+pub use instance::{InstanceContext, LappsSendError};
+pub use lapps_balancer::Strategy;
+pub use lapps_lua as lua_host;
 pub use metrics::{Initiator, Metrics, ServiceMetrics};
 pub use runtime::ServiceState;
 pub use server::{Server, ShutdownHandle};
+pub use standalone::{StandaloneConfig, StandaloneService};
 
 pub use lapps_proto as proto;

@@ -18,7 +18,8 @@ use lapps_proto::frame::encode_message;
 use lapps_proto::{CloseCode, OpCode};
 use tokio::sync::{Notify, mpsc};
 
-use crate::instance::InstanceEvent;
+use crate::bcast::Channels;
+use crate::instance::{InstanceEvent, InstanceLoad};
 use crate::metrics::ServiceMetrics;
 use crate::service::{ConnectionId, DataKind, SendError};
 
@@ -76,6 +77,11 @@ pub(crate) struct ConnShared {
     closed: AtomicBool,
     /// Messages of this connection waiting in its instance's queue.
     pending: AtomicUsize,
+    /// The broadcast channels, and the ones this connection joined: left when it closes.
+    channels: Arc<Channels>,
+    subscriptions: Mutex<Vec<u64>>,
+    /// The bound instance's load: one more queued event per delivered message.
+    load: Arc<InstanceLoad>,
 }
 
 /// A connection's outbound queue.
@@ -100,6 +106,8 @@ impl ConnShared {
         metrics: Arc<ServiceMetrics>,
         limit: usize,
         fragment_size: Option<NonZeroUsize>,
+        channels: Arc<Channels>,
+        load: Arc<InstanceLoad>,
     ) -> Self {
         Self {
             id,
@@ -116,22 +124,38 @@ impl ConnShared {
             wake: Notify::new(),
             closed: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
+            channels,
+            subscriptions: Mutex::new(Vec::new()),
+            load,
         }
     }
 
     /// Queues a data message (spec §5.12): accepted if the queue is empty or the message fits
     /// within the limit; otherwise refused, and the stall timer starts.
     pub(crate) fn send(&self, kind: DataKind, payload: &[u8]) -> Result<(), SendError> {
-        if self.is_closed() {
-            return Err(SendError::Closed);
-        }
         let opcode = match kind {
             DataKind::Text => OpCode::Text,
             DataKind::Binary => OpCode::Binary,
         };
+        self.queue(payload.len(), |out| {
+            let fragment_size = out.fragment_size;
+            encode_message(opcode, 0, payload, fragment_size, None, &mut out.frames);
+        })
+    }
+
+    /// Queues frames encoded once for many connections (a broadcast), under the same rules
+    /// as [`send`](Self::send); `payload_len` is the message size.
+    pub(crate) fn send_encoded(&self, frames: &[u8], payload_len: usize) -> Result<(), SendError> {
+        self.queue(payload_len, |out| out.frames.extend_from_slice(frames))
+    }
+
+    fn queue(&self, len: usize, encode: impl FnOnce(&mut Outbound)) -> Result<(), SendError> {
+        if self.is_closed() {
+            return Err(SendError::Closed);
+        }
         let mut out = lock(&self.outbound);
         let queued = out.frames.len() + out.in_flight;
-        if queued > 0 && queued + payload.len() > out.limit {
+        if queued > 0 && queued + len > out.limit {
             out.stalled_since.get_or_insert_with(Instant::now);
             drop(out);
             self.metrics
@@ -139,12 +163,19 @@ impl ConnShared {
                 .fetch_add(1, Ordering::Relaxed);
             return Err(SendError::Backpressure);
         }
-        let fragment_size = out.fragment_size;
-        encode_message(opcode, 0, payload, fragment_size, None, &mut out.frames);
+        encode(&mut out);
         drop(out);
-        self.metrics.record_sent(payload.len());
+        self.metrics.record_sent(len);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Records that the connection joined broadcast channel `id`.
+    pub(crate) fn subscribed(&self, id: u64) {
+        let mut subscriptions = lock(&self.subscriptions);
+        if !subscriptions.contains(&id) {
+            subscriptions.push(id);
+        }
     }
 
     /// Asks the connection's task to close with `code` after the frames already queued.
@@ -165,6 +196,8 @@ impl ConnShared {
         if self.closed.swap(true, Ordering::AcqRel) {
             return false;
         }
+        // Spec §3.4: stale first (above), then out of every channel, then onDisconnect.
+        self.channels.unsubscribe_all(self.id, &self.subscriptions);
         // The instance may be gone already (shutdown); then there is nobody to tell.
         let _ = self.instance.send(InstanceEvent::Disconnect(self.id));
         true
@@ -182,11 +215,13 @@ impl ConnShared {
     /// Queues a message for the instance; counts it as pending.
     pub(crate) fn deliver(&self, event: InstanceEvent) {
         self.pending.fetch_add(1, Ordering::AcqRel);
+        self.load.queued.fetch_add(1, Ordering::Relaxed);
         let _ = self.instance.send(event);
     }
 
     /// The instance took one of this connection's messages.
     pub(crate) fn delivered(&self) {
+        self.load.queued.fetch_sub(1, Ordering::Relaxed);
         let before = self.pending.fetch_sub(1, Ordering::AcqRel);
         if before == MAX_PENDING_MESSAGES + 1 || before == 1 {
             // Back under the bound, the task may read again; at zero, a Close held back for

@@ -7,11 +7,16 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use lapps_balancer::{Balancer, Load};
+use lapps_lua::mqr::Queues;
+
 use crate::acl::Acl;
-use crate::instance::InstanceHandle;
+use crate::bcast::Channels;
+use crate::instance::{InstanceHandle, Services};
 use crate::metrics::{Metrics, ServiceMetrics};
 use crate::registry::Registry;
 use crate::service::{Protocol, SharedFactory};
+use crate::standalone::StandaloneRuntime;
 use crate::worker::WorkerCommand;
 
 /// Settings every connection applies, resolved from the configuration.
@@ -38,7 +43,10 @@ pub(crate) struct Shared {
     /// Reactive services by request target.
     pub(crate) routes: HashMap<String, Arc<ServiceRuntime>>,
     pub(crate) services: Vec<Arc<ServiceRuntime>>,
+    pub(crate) standalone: Vec<Arc<StandaloneRuntime>>,
     pub(crate) registry: Arc<Registry>,
+    pub(crate) channels: Arc<Channels>,
+    pub(crate) queues: Arc<Queues>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) acl: Acl,
     pub(crate) tls: Option<Arc<lapps_tls::rustls::ServerConfig>>,
@@ -49,6 +57,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// What an instance context reaches.
+    pub(crate) fn services(&self) -> Services {
+        Services {
+            registry: Arc::clone(&self.registry),
+            channels: Arc::clone(&self.channels),
+            queues: Arc::clone(&self.queues),
+            fragment_size: self
+                .settings
+                .auto_fragment
+                .then_some(lapps_proto::config::LAPPS_FRAGMENT_SIZE),
+        }
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
@@ -82,6 +103,8 @@ pub enum ServiceState {
     Failed,
     /// Being stopped.
     Stopping,
+    /// Running, but a standalone instance's `run` ended with an error (spec §3.5).
+    Degraded,
 }
 
 impl ServiceState {
@@ -93,11 +116,13 @@ impl ServiceState {
             Self::Running => "running",
             Self::Failed => "failed",
             Self::Stopping => "stopping",
+            Self::Degraded => "degraded",
         }
     }
 
-    const fn from_u8(value: u8) -> Self {
+    pub(crate) const fn from_u8(value: u8) -> Self {
         match value {
+            5 => Self::Degraded,
             1 => Self::Starting,
             2 => Self::Running,
             3 => Self::Failed,
@@ -124,7 +149,9 @@ pub(crate) struct ServiceRuntime {
     pub(crate) metrics: Arc<ServiceMetrics>,
     state: AtomicU8,
     running: Mutex<Vec<InstanceHandle>>,
-    cursor: AtomicUsize,
+    balancer: Balancer,
+    /// Services that must run before this one (spec §2.6).
+    pub(crate) depends: Vec<String>,
 }
 
 impl ServiceRuntime {
@@ -144,6 +171,8 @@ impl ServiceRuntime {
         allowed_origins: &[String],
         factory: SharedFactory,
         metrics: Arc<ServiceMetrics>,
+        balancer: Balancer,
+        depends: Vec<String>,
     ) -> Self {
         Self {
             name,
@@ -168,7 +197,8 @@ impl ServiceRuntime {
             metrics,
             state: AtomicU8::new(ServiceState::Stopped as u8),
             running: Mutex::new(Vec::new()),
-            cursor: AtomicUsize::new(0),
+            balancer,
+            depends,
         }
     }
 
@@ -188,14 +218,19 @@ impl ServiceRuntime {
         std::mem::take(&mut *self.running.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Binds a new connection to an instance: round-robin over the running instances.
+    /// Binds a new connection to an instance, as the service's balancer strategy says
+    /// (spec §1.4).
     pub(crate) fn pick(&self) -> Option<InstanceHandle> {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if running.is_empty() {
-            return None;
-        }
-        let i = self.cursor.fetch_add(1, Ordering::Relaxed) % running.len();
-        let instance = running[i].clone();
+        let loads: Vec<Load> = running
+            .iter()
+            .map(|i| Load {
+                running: !i.stop.is_stopped(),
+                connections: i.load.connections.load(Ordering::Relaxed),
+                queued: i.load.queued.load(Ordering::Relaxed),
+            })
+            .collect();
+        let instance = running.get(self.balancer.pick(&loads)?)?.clone();
         instance.load.connections.fetch_add(1, Ordering::Relaxed);
         Some(instance)
     }

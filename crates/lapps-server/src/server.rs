@@ -100,6 +100,13 @@ impl Server {
             .iter()
             .find(|s| &*s.name == name)
             .map(|s| s.state())
+            .or_else(|| {
+                self.shared
+                    .standalone
+                    .iter()
+                    .find(|s| &*s.name == name)
+                    .map(|s| s.state())
+            })
     }
 
     /// Returns the number of open WebSocket connections.
@@ -154,6 +161,9 @@ impl Server {
                 let _ = instance.events.send(InstanceEvent::Stop);
             }
             service.set_state(ServiceState::Stopped);
+        }
+        for service in self.shared.standalone.iter().rev() {
+            service.stop().await;
         }
         for worker in &self.shared.workers {
             let _ = worker.send(WorkerCommand::Stop);

@@ -37,24 +37,9 @@ impl fmt::Display for ConnectionId {
 
 pub use crate::config::Protocol;
 
-/// The two kinds of data message.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum DataKind {
-    /// A text message (opcode 1): valid UTF-8.
-    Text,
-    /// A binary message (opcode 2).
-    Binary,
-}
-
-impl DataKind {
-    /// Returns the RFC 6455 opcode: 1 for text, 2 for binary.
-    pub const fn opcode(self) -> u8 {
-        match self {
-            Self::Text => 1,
-            Self::Binary => 2,
-        }
-    }
-}
+pub use lapps_lua::DataKind;
+pub use lapps_lua::SendError;
+pub use lapps_proto::lapps::{MsgType, Value};
 
 /// A complete message from a client, as a raw-protocol service receives it.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -65,6 +50,15 @@ pub struct Inbound {
     pub data: Bytes,
 }
 
+/// A valid message of the LAppS protocol (spec §4.4), as a LAppS service receives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// Notification or request, with or without params.
+    pub msg_type: MsgType,
+    /// The decoded message: `lapps`, `method`, and `params` and `cid` when present.
+    pub message: Value,
+}
+
 /// What to do with a connection after [`ReactiveService::on_message`].
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub enum Disposition {
@@ -73,27 +67,6 @@ pub enum Disposition {
     Keep,
     /// Close it with 1011 "internal error" (LAppS: `onMessage` returned `false`).
     Close,
-}
-
-/// Why a send was refused. The texts are those Lua sees (spec §3.8).
-#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The connection is closed, closing, or was never known.
-    #[error("connection closed")]
-    Closed,
-    /// The connection's outbound buffer is full; nothing was queued.
-    #[error("backpressure")]
-    Backpressure,
-    /// A text message that is not UTF-8.
-    #[error("invalid UTF-8 in text message")]
-    InvalidUtf8,
-    /// A close code outside 1000–1003, 1007–1014 and 3000–4999.
-    #[error("invalid close code")]
-    InvalidCloseCode,
-    /// A close reason over 123 bytes.
-    #[error("close reason too long")]
-    CloseReasonTooLong,
 }
 
 /// A failure of a service callback; it is logged with the service and instance.
@@ -126,6 +99,24 @@ pub trait ReactiveService {
         message: Inbound,
     ) -> Disposition;
 
+    /// Handles one valid message of a LAppS-protocol service (spec §4). Invalid messages
+    /// never get here: the server answers them (spec §4.5).
+    ///
+    /// # Errors
+    ///
+    /// An error is logged; a request (`msg_type` 3 or 4) then gets the −32603 response
+    /// unless the callback already answered on `cid` 0, and the connection stays open
+    /// (spec §3.4).
+    async fn on_request(
+        &mut self,
+        ctx: &InstanceContext,
+        conn: ConnectionId,
+        request: Request,
+    ) -> Result<Disposition, ServiceError> {
+        let _ = (ctx, conn, request);
+        Err("this service does not handle LAppS messages".into())
+    }
+
     /// Runs exactly once per connection, after it closed, on every path.
     async fn on_disconnect(&mut self, ctx: &InstanceContext, conn: ConnectionId) {
         let _ = (ctx, conn);
@@ -140,22 +131,23 @@ pub trait ReactiveService {
 /// Builds the instances of a service.
 ///
 /// [`create`](Self::create) runs on the worker thread where the instance will live, so the
-/// instance itself need not be `Send` (a Lua VM is not).
+/// instance itself need not be `Send` (a Lua VM is not). A closure `Fn(usize)` taking the
+/// instance index is a factory too.
 pub trait ServiceFactory: Send + Sync + 'static {
-    /// Builds instance number `index` (0-based).
+    /// Builds the instance whose context is `ctx` (`ctx.instance()` is its index).
     ///
     /// # Errors
     ///
     /// An error fails the start of the whole service.
-    fn create(&self, index: usize) -> Result<Box<dyn ReactiveService>, ServiceError>;
+    fn create(&self, ctx: &InstanceContext) -> Result<Box<dyn ReactiveService>, ServiceError>;
 }
 
 impl<F> ServiceFactory for F
 where
     F: Fn(usize) -> Result<Box<dyn ReactiveService>, ServiceError> + Send + Sync + 'static,
 {
-    fn create(&self, index: usize) -> Result<Box<dyn ReactiveService>, ServiceError> {
-        self(index)
+    fn create(&self, ctx: &InstanceContext) -> Result<Box<dyn ReactiveService>, ServiceError> {
+        self(ctx.instance())
     }
 }
 

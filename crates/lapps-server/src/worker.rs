@@ -112,28 +112,30 @@ async fn start_instance(
     service: Arc<ServiceRuntime>,
     index: usize,
 ) -> Result<InstanceHandle, String> {
-    let mut instance = service.factory.create(index).map_err(|e| e.to_string())?;
     let ctx = InstanceContext::new(
         Arc::clone(&service.name),
         index,
-        Arc::clone(&shared.registry),
+        shared.services(),
+        Arc::clone(&service.metrics),
     );
+    let mut instance = service.factory.create(&ctx).map_err(|e| e.to_string())?;
     instance::start(instance.as_mut(), &ctx).await?;
     let (events, queue) = mpsc::unbounded_channel();
     let load = Arc::new(InstanceLoad::default());
-    let metrics = Arc::clone(&service.metrics);
+    let stop = ctx.stop_signal().clone();
     tokio::task::spawn_local(instance::run(
         instance,
         ctx,
+        service.protocol,
         queue,
         Arc::clone(&load),
-        metrics,
     ));
     Ok(InstanceHandle {
         index,
         worker,
         events,
         load,
+        stop,
     })
 }
 
@@ -241,6 +243,8 @@ fn open(
         Arc::clone(&service.metrics),
         settings.max_outbound_buffer,
         fragment,
+        Arc::clone(&shared.channels),
+        Arc::clone(&instance.load),
     ));
     shared.registry.insert(Arc::clone(&conn));
     service

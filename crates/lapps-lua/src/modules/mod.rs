@@ -5,13 +5,13 @@
 //! `ws.send(h, …)` works too; `nljson`, `mqr.create`, `time` and `murmur` are called
 //! function-style.
 
-pub mod bcast;
+pub(crate) mod bcast;
 pub mod murmur;
 pub mod mqr;
 pub mod nap;
 pub mod nljson;
 pub mod time;
-pub mod ws;
+pub(crate) mod ws;
 
 /// The modules `preload` may name (spec §2.6, §3.6).
 pub const OPTIONAL: &[&str] = &["nap", "time", "murmur", "mqr"];

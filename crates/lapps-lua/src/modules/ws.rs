@@ -1,1 +1,134 @@
 //! `ws`: send to and close server connections (spec §3.8).
+//!
+//! ```lua
+//! ws:send(handler, 1, "text")            -- raw form: opcode 1 (text) or 2 (binary)
+//! ws:send(handler, {cid = 0, status = 1, result = {}})  -- LAppS form: validated, CBOR
+//! ws:close(handler, 1000, "bye")
+//! ```
+//!
+//! Every function returns `true`, or `false, message` (spec §3.8 lists the messages).
+
+use std::rc::Rc;
+
+use lapps_proto::lapps::{cbor, validate};
+use mlua::{Lua, MultiValue, Table, Value};
+
+use crate::args::{failure, id, skip_self, success};
+use crate::env::InstanceEnv;
+use crate::host::DataKind;
+use crate::instance::Replies;
+use crate::modules::nljson;
+
+const SEND_USAGE: &str = "usage: ws:send(handler, message) or ws:send(handler, opcode, data)";
+const CLOSE_USAGE: &str = "usage: ws:close(handler, code [, reason])";
+
+/// Builds the `ws` table.
+pub(crate) fn install(
+    lua: &Lua,
+    env: &Rc<InstanceEnv>,
+    replies: Rc<Replies>,
+) -> mlua::Result<Table> {
+    let ws = lua.create_table()?;
+    let host_env = Rc::clone(env);
+    ws.set(
+        "send",
+        lua.create_function(move |lua, args: MultiValue| {
+            let args = skip_self(args);
+            let Some(handler) = id(args.front()).filter(|h| *h > 0) else {
+                return failure(lua, SEND_USAGE);
+            };
+            match args.len() {
+                2 => send_lapps(lua, &host_env, &replies, handler, &args[1]),
+                3 => send_raw(lua, &host_env, handler, &args[1], &args[2]),
+                _ => failure(lua, SEND_USAGE),
+            }
+        })?,
+    )?;
+    let host_env = Rc::clone(env);
+    ws.set(
+        "close",
+        lua.create_function(move |lua, args: MultiValue| {
+            let args = skip_self(args);
+            let (Some(handler), Some(code)) = (id(args.front()), id(args.get(1))) else {
+                return failure(lua, CLOSE_USAGE);
+            };
+            let reason = match args.get(2) {
+                None | Some(Value::Nil) => String::new(),
+                Some(Value::String(s)) => match s.to_str() {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => return failure(lua, "invalid UTF-8 in close reason"),
+                },
+                Some(_) => return failure(lua, CLOSE_USAGE),
+            };
+            if args.len() > 3 {
+                return failure(lua, CLOSE_USAGE);
+            }
+            let Ok(code) = u16::try_from(code) else {
+                return failure(lua, "invalid close code");
+            };
+            match host_env.host.close(handler, code, &reason) {
+                Ok(()) => Ok(success()),
+                Err(e) => failure(lua, &e.to_string()),
+            }
+        })?,
+    )?;
+    Ok(ws)
+}
+
+fn send_raw(
+    lua: &Lua,
+    env: &InstanceEnv,
+    handler: u64,
+    opcode: &Value,
+    data: &Value,
+) -> mlua::Result<MultiValue> {
+    let Some(kind) = id(Some(opcode)) else {
+        return failure(lua, SEND_USAGE);
+    };
+    let Some(kind) = u8::try_from(kind).ok().and_then(DataKind::from_opcode) else {
+        return failure(lua, "invalid opcode");
+    };
+    let data = match data {
+        Value::String(s) => s.clone(),
+        // A number converts as Lua converts numbers to strings (spec §3.8).
+        Value::Number(_) | Value::Integer(_) => match lua.coerce_string(data.clone())? {
+            Some(s) => s,
+            None => return failure(lua, SEND_USAGE),
+        },
+        _ => return failure(lua, SEND_USAGE),
+    };
+    let bytes = data.as_bytes();
+    if kind == DataKind::Text && !lapps_proto::utf8::is_valid(&bytes) {
+        return failure(lua, "invalid UTF-8 in text message");
+    }
+    match env.host.send(handler, kind, &bytes) {
+        Ok(()) => Ok(success()),
+        Err(e) => failure(lua, &e.to_string()),
+    }
+}
+
+fn send_lapps(
+    lua: &Lua,
+    env: &InstanceEnv,
+    replies: &Replies,
+    handler: u64,
+    message: &Value,
+) -> mlua::Result<MultiValue> {
+    let message = match nljson::to_value(lua, message) {
+        Ok(message) => message,
+        Err(e) => return failure(lua, &format!("invalid LAppS message: {e}")),
+    };
+    if let Err(e) = validate::outbound(&message) {
+        return failure(lua, &format!("invalid LAppS message: {e}"));
+    }
+    let payload = cbor::to_vec(&message);
+    match env.host.send(handler, DataKind::Binary, &payload) {
+        Ok(()) => {
+            if message.get("cid").and_then(crate::Value::as_i64) == Some(0) {
+                replies.sent_cid0(handler);
+            }
+            Ok(success())
+        }
+        Err(e) => failure(lua, &e.to_string()),
+    }
+}
