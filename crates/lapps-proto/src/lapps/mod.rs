@@ -38,7 +38,7 @@ pub enum Value {
     /// A CBOR byte string (lapps extension): a Lua string, re-encoded as a byte string.
     Binary(Vec<u8>),
     /// An array.
-    Array(Vec<Value>),
+    Array(Vec<Self>),
     /// An object.
     Object(Object),
 }
@@ -86,7 +86,10 @@ impl Number {
     }
 
     /// The number as a Lua number (a double); integers above 2^53 lose precision.
-    #[expect(clippy::cast_precision_loss, reason = "Lua numbers are doubles (spec §3.10)")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "Lua numbers are doubles (spec §3.10)"
+    )]
     pub fn as_f64(self) -> f64 {
         match self {
             Self::Int(n) => n as f64,
