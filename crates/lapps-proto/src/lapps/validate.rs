@@ -1,7 +1,15 @@
 //! Message validation: inbound classification (spec §4.4, §4.5) and the outbound rules of
 //! `ws:send` and `bcast:send` (spec §4.6).
+//!
+//! Wherever a rule asks for an integer (`lapps`, `cid`, `status`, `error.code`), a float with
+//! an integral value counts as that integer: `1.0` is 1. JavaScript CBOR encoders may send
+//! any number as a float, and LAppS itself encodes every Lua number as one (spec §4.8). A
+//! float with a fraction, NaN or ±Inf is not an integer.
+//!
+//! The details (the texts of [`InboundError::Invalid`] and [`OutboundError`]) are fixed
+//! strings, listed in `docs/lapps-protocol.md`.
 
-use super::{Value, cbor};
+use super::{Number, Object, Value, cbor};
 
 /// The kind of a valid inbound message, as `onMessage` receives it (spec §4.4).
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -51,8 +59,18 @@ impl InboundError {
 
     /// The error response to send on `cid` 0 (spec §4.3), with the detail in `error.data`
     /// for −32700 and −32600.
+    ///
+    /// | error | `error.code` | `error.message` | `error.data` |
+    /// | --- | --- | --- | --- |
+    /// | [`Parse`](Self::Parse) | −32700 | `Parse error` | the decoder's detail |
+    /// | [`Invalid`](Self::Invalid) | −32600 | `Invalid Request` | the detail |
+    /// | [`MethodNotFound`](Self::MethodNotFound) | −32601 | `Method not found` | absent |
     pub fn response(&self) -> Value {
-        todo!("issue 4: error responses")
+        match self {
+            Self::Parse(error) => error_response(self.code(), "Parse error", Some(&error.0)),
+            Self::Invalid(detail) => error_response(self.code(), "Invalid Request", Some(detail)),
+            Self::MethodNotFound(_) => error_response(self.code(), "Method not found", None),
+        }
     }
 }
 
@@ -64,36 +82,262 @@ pub struct OutboundError(pub String);
 
 /// Decodes and classifies an inbound binary message (spec §4.5 checks 2–9, in order).
 ///
+/// | check | failure | detail |
+/// | --- | --- | --- |
+/// | 2 | [`InboundError::Parse`] | the [`cbor::DecodeError`] |
+/// | 3 | [`InboundError::Invalid`] | `message must be a map` |
+/// | 4 | [`InboundError::Invalid`] | `missing member: lapps`, `lapps must be 1` |
+/// | 5 | [`InboundError::Invalid`] | `missing member: method`, `method must be a non-empty string` |
+/// | 6 | [`InboundError::Invalid`] | `method must not contain '.'` |
+/// | 7 | [`InboundError::Invalid`] | `params must be an array` |
+/// | 8 | [`InboundError::Invalid`] | `cid must be an integer >= 1` |
+/// | 9 | [`InboundError::MethodNotFound`] | the method's name (not sent) |
+///
+/// A valid message comes back as decoded, with its [`MsgType`]: it has a `cid` or not, and
+/// a non-empty `params` array or not (an empty one counts as none).
+///
 /// # Errors
 ///
 /// The first failed check, as an [`InboundError`].
 pub fn inbound(payload: &[u8]) -> Result<(MsgType, Value), InboundError> {
-    let _ = payload;
-    todo!("issue 4: inbound validation")
+    // Check 2: one well-formed CBOR item within the limits.
+    let message = cbor::decode(payload)?;
+    // Check 3: a map.
+    let Value::Object(members) = &message else {
+        return Err(invalid("message must be a map"));
+    };
+    // Check 4: `lapps` is numeric and equal to 1.
+    match members.get("lapps") {
+        None => return Err(invalid("missing member: lapps")),
+        Some(lapps) if integer(lapps) == Some(1) => {}
+        Some(_) => return Err(invalid("lapps must be 1")),
+    }
+    // Checks 5 and 6: `method` is a non-empty string without '.'.
+    let method = match members.get("method") {
+        None => return Err(invalid("missing member: method")),
+        Some(Value::String(method)) if !method.is_empty() => method,
+        Some(_) => return Err(invalid("method must be a non-empty string")),
+    };
+    if method.contains('.') {
+        return Err(invalid("method must not contain '.'"));
+    }
+    // Check 7: `params`, if present, is an array.
+    let with_params = match members.get("params") {
+        None => false,
+        Some(Value::Array(params)) => !params.is_empty(),
+        Some(_) => return Err(invalid("params must be an array")),
+    };
+    // Check 8: `cid`, if present, is an integer >= 1.
+    let notification = match members.get("cid") {
+        None => false,
+        Some(cid) if integer(cid).is_some_and(|cid| cid >= 1) => true,
+        Some(_) => return Err(invalid("cid must be an integer >= 1")),
+    };
+    // Check 9: `_` methods are reserved, and lapps implements none of them.
+    if method.starts_with('_') {
+        return Err(InboundError::MethodNotFound(method.clone()));
+    }
+    let kind = match (notification, with_params) {
+        (true, false) => MsgType::NotificationWithoutParams,
+        (true, true) => MsgType::NotificationWithParams,
+        (false, false) => MsgType::RequestWithoutParams,
+        (false, true) => MsgType::RequestWithParams,
+    };
+    Ok((kind, message))
 }
 
 /// Checks a message for `ws:send` in the LAppS form (spec §4.6).
+///
+/// The rules, in the order they are checked, with the detail of each:
+///
+/// | rule | detail |
+/// | --- | --- |
+/// | the message is an object | `message must be an object` |
+/// | `cid` is present and an integer ≥ 0 | `cid must be an integer >= 0` |
+/// | on `cid` 0, `status` is 0 or 1 | `cid 0 requires status 0 or 1` |
+/// | `status` 1 on `cid` 0 has an array `result` | `status 1 with cid 0 requires a result array` |
+/// | `status` 0 is only on `cid` 0 | `status 0 requires cid 0` |
+/// | `status` 0 has an object `error` with an integer `code` and a string `message` | `error must be an object with an integer code and a string message` |
+/// | on `cid` ≥ 1, `message` is an array | `cid >= 1 requires a message array` |
+/// | on `cid` ≥ 1, `status` is absent or 1 | `status must be 1 on cid >= 1` |
+///
+/// Other members are allowed.
 ///
 /// # Errors
 ///
 /// The first rule the message breaks.
 pub fn outbound(message: &Value) -> Result<(), OutboundError> {
-    let _ = message;
-    todo!("issue 4: outbound validation")
+    let members = object(message)?;
+    let cid = match members.get("cid").and_then(integer) {
+        Some(cid) if cid >= 0 => cid,
+        _ => return Err(refused("cid must be an integer >= 0")),
+    };
+    let status = members.get("status").map(integer);
+    if cid == 0 {
+        match status {
+            Some(Some(0 | 1)) => {}
+            _ => return Err(refused("cid 0 requires status 0 or 1")),
+        }
+    }
+    if cid == 0
+        && status == Some(Some(1))
+        && !matches!(members.get("result"), Some(Value::Array(_)))
+    {
+        return Err(refused("status 1 with cid 0 requires a result array"));
+    }
+    if status == Some(Some(0)) {
+        if cid != 0 {
+            return Err(refused("status 0 requires cid 0"));
+        }
+        if !members.get("error").is_some_and(is_error_object) {
+            return Err(refused(
+                "error must be an object with an integer code and a string message",
+            ));
+        }
+    }
+    if cid >= 1 {
+        return notification(members);
+    }
+    Ok(())
 }
 
 /// Checks a message for `bcast:send`: the `cid` ≥ 1 rule only (spec §3.9, §4.6).
+///
+/// The message must be an object (`message must be an object`) with an integer `cid` ≥ 1
+/// (`cid must be an integer >= 1`), then the last two rules of [`outbound`] apply.
 ///
 /// # Errors
 ///
 /// The first rule the message breaks.
 pub fn broadcast(message: &Value) -> Result<(), OutboundError> {
-    let _ = message;
-    todo!("issue 4: broadcast validation")
+    let members = object(message)?;
+    match members.get("cid").and_then(integer) {
+        Some(cid) if cid >= 1 => notification(members),
+        _ => Err(refused("cid must be an integer >= 1")),
+    }
 }
 
 /// The −32603 "Internal error" response sent when a request handler raised (spec §3.4); it
 /// carries no detail.
 pub fn internal_error() -> Value {
-    todo!("issue 4: error responses")
+    // Spec §4.5: −32603 MUST NOT carry error details.
+    error_response(-32603, "Internal error", None)
+}
+
+/// `{cid: 0, status: 0, error: {code, message, data?}}` (spec §4.3).
+fn error_response(code: i64, message: &str, data: Option<&str>) -> Value {
+    let mut error = Object::new();
+    error.insert("code".to_owned(), Value::from(code));
+    error.insert("message".to_owned(), Value::from(message));
+    if let Some(data) = data {
+        error.insert("data".to_owned(), Value::from(data));
+    }
+    let mut response = Object::new();
+    response.insert("cid".to_owned(), Value::from(0));
+    response.insert("status".to_owned(), Value::from(0));
+    response.insert("error".to_owned(), Value::Object(error));
+    Value::Object(response)
+}
+
+/// The −32600 error with `detail`.
+fn invalid(detail: &str) -> InboundError {
+    InboundError::Invalid(detail.to_owned())
+}
+
+/// The outbound error with `detail`.
+fn refused(detail: &str) -> OutboundError {
+    OutboundError(detail.to_owned())
+}
+
+/// The members of an outbound message, which must be an object.
+fn object(message: &Value) -> Result<&Object, OutboundError> {
+    match message {
+        Value::Object(members) => Ok(members),
+        _ => Err(refused("message must be an object")),
+    }
+}
+
+/// The rules for an OON, a message on `cid` >= 1: an array `message`, and `status` absent
+/// or 1 (spec §4.6, §3.9).
+fn notification(members: &Object) -> Result<(), OutboundError> {
+    if !matches!(members.get("message"), Some(Value::Array(_))) {
+        return Err(refused("cid >= 1 requires a message array"));
+    }
+    match members.get("status") {
+        Some(status) if integer(status) != Some(1) => Err(refused("status must be 1 on cid >= 1")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `error` is an object with an integer `code` and a string `message`.
+fn is_error_object(error: &Value) -> bool {
+    error.get("code").and_then(integer).is_some()
+        && matches!(error.get("message"), Some(Value::String(_)))
+}
+
+/// The value of an integer, or of a float with an integral value in [−2^63, 2^64); `None`
+/// for anything else.
+fn integer(value: &Value) -> Option<i128> {
+    let Value::Number(n) = value else {
+        return None;
+    };
+    let n = match *n {
+        Number::Float(f) => Number::from_f64(f),
+        integer => integer,
+    };
+    match n {
+        Number::Int(i) => Some(i.into()),
+        Number::UInt(u) => Some(u.into()),
+        Number::Float(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_include_integral_floats_only() {
+        assert_eq!(integer(&Value::from(-3)), Some(-3));
+        assert_eq!(
+            integer(&Value::Number(Number::UInt(u64::MAX))),
+            Some(u64::MAX.into())
+        );
+        assert_eq!(integer(&Value::Number(Number::Float(1.0))), Some(1));
+        assert_eq!(integer(&Value::Number(Number::Float(-0.0))), Some(0));
+        assert_eq!(integer(&Value::Number(Number::Float(1.5))), None);
+        assert_eq!(integer(&Value::Number(Number::Float(1e20))), None);
+        assert_eq!(integer(&Value::Number(Number::Float(f64::INFINITY))), None);
+        assert_eq!(integer(&Value::Number(Number::Float(f64::NAN))), None);
+        assert_eq!(integer(&Value::from("1")), None);
+        assert_eq!(integer(&Value::Bool(true)), None);
+    }
+
+    #[test]
+    fn error_responses_carry_data_only_when_given() {
+        let mut error = Object::new();
+        error.insert("code".to_owned(), Value::from(-32603));
+        error.insert("message".to_owned(), Value::from("Internal error"));
+        let mut expected = Object::new();
+        expected.insert("cid".to_owned(), Value::from(0));
+        expected.insert("status".to_owned(), Value::from(0));
+        expected.insert("error".to_owned(), Value::Object(error.clone()));
+        assert_eq!(internal_error(), Value::Object(expected.clone()));
+
+        error.insert("data".to_owned(), Value::from("detail"));
+        expected.insert("error".to_owned(), Value::Object(error));
+        assert_eq!(
+            error_response(-32603, "Internal error", Some("detail")),
+            Value::Object(expected)
+        );
+    }
+
+    #[test]
+    fn only_message_types_3_and_4_are_requests() {
+        assert!(!MsgType::NotificationWithoutParams.is_request());
+        assert!(!MsgType::NotificationWithParams.is_request());
+        assert!(MsgType::RequestWithoutParams.is_request());
+        assert!(MsgType::RequestWithParams.is_request());
+        assert_eq!(MsgType::RequestWithParams as i32, 4);
+    }
 }
