@@ -84,6 +84,16 @@ fn check(source: &ConfigSource, env: &Env) -> Result<(), String> {
     for diagnostic in &loaded.warnings {
         println!("{}: {diagnostic}", diagnostic.level());
     }
+    let lua_errors = lua::check_config(&loaded.config);
+    for error in &lua_errors {
+        println!("error: {error}");
+    }
+    if !lua_errors.is_empty() {
+        return Err(format!(
+            "{} service(s) have Lua code that does not load",
+            lua_errors.len()
+        ));
+    }
     println!(
         "configuration is valid: {} service(s)",
         loaded.config.services.len()

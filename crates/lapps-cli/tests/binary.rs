@@ -25,8 +25,16 @@ struct Lapps {
 
 impl Lapps {
     fn start(args: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_with(args, &[])
+    }
+
+    fn start_with(
+        args: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lapps"))
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("LAPPS_LOG")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -184,21 +192,88 @@ fn check_accepts_a_valid_configuration() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn run_refuses_lua_services_until_lapps_serves_lua() -> TestResult {
-    let dir = scratch("run-lua")?;
+/// A LAppS installation: `$LAPPS_HOME/etc/conf/{ws,lapps}.json` and
+/// `$LAPPS_HOME/apps/<name>/<name>.lua`, as LAppS lays it out.
+fn lapps_home(name: &str, lua: &str) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let home = scratch(name)?;
+    let conf = home.join("etc/conf");
+    std::fs::create_dir_all(&conf)?;
+    std::fs::create_dir_all(home.join("apps/shout"))?;
+    std::fs::write(conf.join("ws.json"), r#"{"ip": "127.0.0.1", "port": 0}"#)?;
     std::fs::write(
-        dir.join("lapps.json"),
-        r#"{"services": {"chat": {"instances": 2}}}"#,
+        conf.join("lapps.json"),
+        r#"{"directories": {"applications": "apps"},
+            "services": {"shout": {"request_target": "/shout", "protocol": "raw", "instances": 2}}}"#,
     )?;
+    std::fs::write(home.join("apps/shout/shout.lua"), lua)?;
+    Ok(home)
+}
+
+const SHOUT: &str = r#"
+local shout = {}
+function shout.onMessage(handler, opcode, message)
+  return ws:send(handler, 1, message:upper() .. "|" .. os.getenv("LAPPS_APPS_DIR"))
+end
+return shout
+"#;
+
+#[tokio::test]
+async fn run_serves_a_lapps_layout_unchanged() -> TestResult {
+    let home = lapps_home("lapps-layout", SHOUT)?;
+    let mut lapps = Lapps::start_with(&["run"], &[("LAPPS_HOME", &home)])?;
+    tokio::time::timeout(TIMEOUT, async {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{}/shout", lapps.addr)).await?;
+        ws.send(Message::text("hello")).await?;
+        let reply = ws.next().await.ok_or("ended")??;
+        assert_eq!(
+            reply,
+            Message::text(format!("HELLO|{}", home.join("apps").display()))
+        );
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+    .await??;
+    lapps.signal("TERM")?;
+    assert_eq!(lapps.wait(Duration::from_secs(15))?, Some(0));
+    Ok(())
+}
+
+#[test]
+fn check_loads_the_lua_code_and_names_the_broken_file() -> TestResult {
+    let home = lapps_home("check-lua", "local shout = {\nreturn shout\n")?;
     let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
-        .args(["run", "--listen", "127.0.0.1:0", "--config-dir"])
-        .arg(&dir)
+        .arg("check")
+        .env("LAPPS_HOME", &home)
         .output()?;
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stdout = String::from_utf8(output.stdout)?;
+    let file = home.join("apps/shout/shout.lua");
     assert!(
-        String::from_utf8(output.stderr)?.contains("service chat: Lua services are not served yet")
+        stdout.contains(&format!(
+            "error: service shout: syntax error: {}:2: unexpected symbol near 'return'",
+            file.display()
+        )),
+        "stdout: {stdout}"
     );
+    let home = lapps_home("check-lua-ok", SHOUT)?;
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .arg("check")
+        .env("LAPPS_HOME", &home)
+        .output()?;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    Ok(())
+}
+
+#[test]
+fn check_accepts_the_example_configuration() -> TestResult {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let output = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .args(["check", "--config-dir"])
+        .arg(examples.join("conf"))
+        .env("LAPPS_HOME", &examples)
+        .output()?;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(String::from_utf8(output.stdout)?.contains("configuration is valid: 6 service(s)"));
     Ok(())
 }
 

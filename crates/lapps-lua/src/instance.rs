@@ -122,6 +122,43 @@ pub enum LoadError {
     },
 }
 
+/// Checks what can be checked of a service without running it (`lapps check`): its module
+/// file `<apps>/<name>/<name>.lua` (or `<name>/init.lua`) exists and compiles.
+///
+/// # Errors
+///
+/// A [`LoadError::Lua`] naming the file: missing, unreadable, or a syntax error.
+pub fn check(spec: &ServiceSpec) -> Result<(), LoadError> {
+    let fail = |message: String| LoadError::Lua {
+        service: spec.name.clone(),
+        message,
+    };
+    let (code, chunk) = if let Some(source) = &spec.source {
+        (source.to_string(), format!("{}.lua", spec.name))
+    } else {
+        let dir = spec.dir();
+        let file = dir.join(format!("{}.lua", spec.name));
+        let file = if file.exists() {
+            file
+        } else {
+            dir.join("init.lua")
+        };
+        let code = std::fs::read_to_string(&file).map_err(|e| {
+            fail(format!(
+                "cannot read {}: {e}",
+                dir.join(format!("{}.lua", spec.name)).display()
+            ))
+        })?;
+        (code, file.display().to_string())
+    };
+    let lua = Lua::new();
+    lua.load(code)
+        .set_name(format!("@{chunk}"))
+        .into_function()
+        .map(drop)
+        .map_err(|e| fail(e.to_string()))
+}
+
 /// A callback that raised; the text has the Lua error and its traceback.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -90,8 +90,6 @@
 #![deny(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
-#[cfg(feature = "lapps")]
-pub mod lapps;
 pub mod close;
 pub mod config;
 pub mod connection;
@@ -100,6 +98,8 @@ pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod header;
+#[cfg(feature = "lapps")]
+pub mod lapps;
 pub mod mask;
 pub mod message;
 pub mod opcode;

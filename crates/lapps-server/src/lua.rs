@@ -160,6 +160,22 @@ pub fn builtin_services() -> (Vec<ServiceConfig>, Vec<StandaloneConfig>) {
     (reactive, standalone)
 }
 
+/// Checks every configured service's Lua module without running it (`lapps check`): the
+/// file exists and compiles. Returns one message per failing service.
+pub fn check_config(config: &Config) -> Vec<String> {
+    let apps = &config.directories.applications;
+    config
+        .services
+        .iter()
+        .filter_map(|(name, settings)| {
+            let service = LuaService::new(name.as_str(), kind_of(settings), apps);
+            lapps_lua::instance::check(service.spec())
+                .err()
+                .map(|e| e.to_string())
+        })
+        .collect()
+}
+
 fn kind_of(settings: &ServiceSettings) -> Kind {
     if settings.standalone {
         Kind::Standalone

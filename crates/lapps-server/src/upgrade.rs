@@ -199,26 +199,32 @@ async fn drain(transport: &mut Transport) {
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn healthz(shared: &Shared) -> Vec<u8> {
-    let (status, code) = if shared.is_shutting_down() {
-        ("stopping", StatusCode::SERVICE_UNAVAILABLE)
-    } else if shared
+    // Reactive and standalone services alike, by name.
+    let states: Vec<(&str, bool, ServiceState)> = shared
         .services
         .iter()
-        .all(|s| !s.auto_start || s.state() == ServiceState::Running)
+        .map(|s| (&*s.name, s.auto_start, s.state()))
+        .chain(
+            shared
+                .standalone
+                .iter()
+                .map(|s| (&*s.name, s.auto_start, s.state())),
+        )
+        .collect();
+    let (status, code) = if shared.is_shutting_down() {
+        ("stopping", StatusCode::SERVICE_UNAVAILABLE)
+    } else if states
+        .iter()
+        .all(|(_, auto_start, state)| !auto_start || *state == ServiceState::Running)
     {
         ("ok", StatusCode::OK)
     } else {
         ("degraded", StatusCode::SERVICE_UNAVAILABLE)
     };
     let mut body = format!("{{\"status\":\"{status}\",\"services\":{{");
-    for (i, service) in shared.services.iter().enumerate() {
+    for (i, (name, _, state)) in states.iter().enumerate() {
         let sep = if i == 0 { "" } else { "," };
-        let _ = write!(
-            body,
-            "{sep}\"{}\":\"{}\"",
-            service.name,
-            service.state().as_str()
-        );
+        let _ = write!(body, "{sep}\"{name}\":\"{}\"", state.as_str());
     }
     body.push_str("}}\n");
     plain_response(code, "application/json", &body)
