@@ -1,0 +1,141 @@
+//! The userdata Lua holds: a document, or a reference into one. Both are a [`Handle`] on a
+//! [`Tree`], so they behave the same everywhere.
+
+use std::ops::Bound;
+use std::rc::Rc;
+
+use mlua::{AnyUserData, IntoLuaMulti, Lua, MetaMethod, MultiValue, UserData, UserDataFields};
+
+use super::convert::{array_index, assignment_key, lua_to_node, node_to_lua};
+use super::tree::{Body, Tree, discard};
+use super::{fail, raising};
+
+/// An `nljson` value in Lua: the root of a document, or a reference to an array or object
+/// inside one. It owns an `Rc` on its node, which keeps the node alive.
+#[derive(Debug)]
+pub(crate) struct Handle {
+    tree: Rc<Tree>,
+}
+
+impl Handle {
+    /// A new userdata on `tree`.
+    pub(crate) fn create(lua: &Lua, tree: Rc<Tree>) -> mlua::Result<AnyUserData> {
+        lua.create_userdata(Self { tree })
+    }
+
+    /// The tree of an `nljson` userdata; `None` for any other userdata. The tree may be
+    /// detached: callers [`check`](Tree::check) it.
+    pub(crate) fn tree_of(data: &AnyUserData) -> Option<Rc<Tree>> {
+        data.borrow::<Self>().ok().map(|handle| handle.tree.clone())
+    }
+
+    /// The tree of an `nljson` userdata, raising if it is foreign or detached.
+    fn live(data: &AnyUserData) -> mlua::Result<Rc<Tree>> {
+        let tree = Self::tree_of(data).ok_or_else(|| fail("not an nljson value"))?;
+        tree.check()?;
+        Ok(tree)
+    }
+}
+
+impl UserData for Handle {
+    /// Metamethods are Lua functions made by [`raising`], so misuse raises a plain string
+    /// as LAppS does, rather than an mlua error object.
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field(MetaMethod::Type, "nljson");
+        fields.add_meta_field_with(MetaMethod::Index, |lua| raising(lua, "nljson", index));
+        fields.add_meta_field_with(MetaMethod::NewIndex, |lua| {
+            raising(lua, "nljson", new_index)
+        });
+        fields.add_meta_field_with(MetaMethod::Len, |lua| {
+            raising(lua, "nljson", |_, data: AnyUserData| len(&data))
+        });
+        fields.add_meta_field_with(MetaMethod::ToString, |lua| {
+            raising(lua, "nljson", |_, data: AnyUserData| to_string(&data))
+        });
+    }
+}
+
+/// `__index`: a member by string, an element by 1-based index; anything else is absent.
+fn index(lua: &Lua, (data, key): (AnyUserData, mlua::Value)) -> mlua::Result<mlua::Value> {
+    let tree = Handle::live(&data)?;
+    let body = tree.borrow()?;
+    let node = match (&*body, &key) {
+        (Body::Object(members), mlua::Value::String(name)) => {
+            name.to_str().ok().and_then(|name| members.get(&*name))
+        }
+        (Body::Array(items), key) => array_index(key).and_then(|index| items.get(index)),
+        _ => None,
+    };
+    node.map_or(Ok(mlua::Value::Nil), |node| node_to_lua(lua, node))
+}
+
+/// `__newindex`: stores a deep copy of the value; what it replaces is detached.
+fn new_index(
+    lua: &Lua,
+    (data, key, value): (AnyUserData, mlua::Value, mlua::Value),
+) -> mlua::Result<()> {
+    let tree = Handle::live(&data)?;
+    let key = assignment_key(&key)?;
+    let node = lua_to_node(lua, &value)?;
+    if let Some(old) = tree.set(key, node)? {
+        discard(old);
+    }
+    Ok(())
+}
+
+/// `__len`: the element or member count, 0 for scalars.
+fn len(data: &AnyUserData) -> mlua::Result<usize> {
+    Handle::live(data)?.len()
+}
+
+/// `__tostring`: compact JSON.
+fn to_string(data: &AnyUserData) -> mlua::Result<String> {
+    super::json_text(&Handle::live(data)?.to_value(0)?, None)
+}
+
+/// The iteration step behind `foreach` and `traverse`: the entry after `previous` (`nil`
+/// for the first) as `true, key, value`, `true` alone at the end, or `false, message`.
+///
+/// Reading one entry per call and never holding a borrow across calls keeps iteration safe
+/// when the callback changes the container: members added after the current key are
+/// visited, removed ones are not.
+pub(crate) fn step(
+    lua: &Lua,
+    (data, previous): (AnyUserData, mlua::Value),
+) -> mlua::Result<MultiValue> {
+    let tree = match Handle::live(&data) {
+        Ok(tree) => tree,
+        Err(error) => return (false, error.to_string()).into_lua_multi(lua),
+    };
+    let body = tree.borrow()?;
+    let entry = match (&*body, &previous) {
+        (Body::Object(members), mlua::Value::Nil) => members.iter().next(),
+        (Body::Object(members), mlua::Value::String(name)) => match name.to_str() {
+            Ok(name) => members
+                .range::<str, _>((Bound::Excluded(&*name), Bound::Unbounded))
+                .next(),
+            Err(_) => None,
+        },
+        (Body::Array(items), previous) => {
+            let next = match previous {
+                mlua::Value::Nil => Some(0),
+                previous => array_index(previous).map(|index| index.saturating_add(1)),
+            };
+            return match next.and_then(|index| Some((index, items.get(index)?))) {
+                Some((index, item)) => {
+                    let value = node_to_lua(lua, item)?;
+                    (true, index.saturating_add(1), value).into_lua_multi(lua)
+                }
+                None => true.into_lua_multi(lua),
+            };
+        }
+        _ => None,
+    };
+    match entry {
+        Some((name, member)) => {
+            let value = node_to_lua(lua, member)?;
+            (true, name.as_str(), value).into_lua_multi(lua)
+        }
+        None => true.into_lua_multi(lua),
+    }
+}

@@ -1,0 +1,185 @@
+//! `nljson`: JSON/CBOR documents as userdata (spec §3.10).
+//!
+//! # Design
+//!
+//! A document is a tree whose arrays and objects are reference-counted nodes (`tree.rs`).
+//! The userdata Lua holds (`handle.rs`) owns an `Rc` on one node: the root for a document,
+//! a nested array or object for a *reference*. Documents and references are the same type
+//! and behave the same everywhere. A reference keeps its node alive whatever the order of
+//! garbage collection; when a node is erased or replaced it is detached, and a reference to
+//! it (or to anything under it) raises on use. Reading a scalar copies only that scalar;
+//! a decoded [`Value`] is moved into the tree once, without copying its strings.
+//!
+//! # Choices
+//!
+//! * Every function that returns a document (`decode`, `from_cbor`, [`document`]) returns
+//!   userdata, also when the top-level value is a scalar: `nljson.decode("5")` is a document
+//!   whose `tostring` is `5`, whose `typename` is `"number"` and whose `#` is 0. Assigning a
+//!   key or an index to a document holding `null` turns it into an object or an array.
+//! * Errors are raised as plain Lua strings with no position prefix, as LAppS's C functions
+//!   raise them, not as mlua error objects: scripts can concatenate and send them. Usage
+//!   errors read `usage: nljson.find(obj, key)`; others name where they happened,
+//!   `nljson.decode: … at line 1 column 3` for a function and `nljson: …` for indexing,
+//!   assignment, `#` and `tostring`. An error raised by a `foreach` or `traverse` callback
+//!   propagates unchanged.
+//! * A table, or a scalar, passed where a document is expected is converted into a temporary
+//!   document: `nljson.erase(t, 1)` on a Lua table answers, but does not change `t`.
+//! * Limits, so that a script bug raises instead of exhausting memory or the stack:
+//!   converting or copying arrays and objects (or tables) nested deeper than [`MAX_DEPTH`]
+//!   levels raises (assignments can still build a deeper document, and encoding it then
+//!   raises); an assignment or a table may not pad an array with more than [`MAX_PADDING`]
+//!   nulls; `encode_pretty` indents by at most [`MAX_INDENT`] spaces. Freeing and detaching
+//!   walk the tree with an explicit stack, so no depth can overflow the stack there.
+//! * An mlua error object (what `pcall` returns for errors of other host modules) converts to
+//!   its message, so it can be sent like the string errors of `nljson`.
+
+#![forbid(unsafe_code)]
+
+use std::rc::Rc;
+
+use lapps_proto::lapps::{cbor, json};
+use mlua::{AnyUserData, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table};
+
+use crate::Value;
+use crate::env::InstanceEnv;
+
+mod convert;
+mod functions;
+mod handle;
+mod tree;
+
+/// A failure of `nljson`: misuse or malformed input. Lua sees the message as a plain string.
+///
+/// Other modules get it from [`to_value`] inside an [`mlua::Error`]; its `to_string()` is
+/// the message alone, for example `a cyclic table has no JSON form`.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+/// Builds the `nljson` table.
+///
+/// # Errors
+///
+/// A Lua error if the VM cannot allocate the table.
+pub fn install(lua: &Lua, env: &Rc<InstanceEnv>) -> mlua::Result<Table> {
+    let _ = env;
+    functions::table(lua)
+}
+
+/// Converts a Lua value into a document value by the rules of spec §3.10: an `nljson`
+/// document or reference (deep copy), a table, or a scalar.
+///
+/// # Errors
+///
+/// A Lua error for functions, threads, foreign userdata and cyclic tables, a table key that
+/// is neither a string, a number nor a boolean, a reference whose node was erased or
+/// replaced, and the limits of this module. Its `to_string()` is the bare message.
+pub fn to_value(lua: &Lua, value: &mlua::Value) -> mlua::Result<Value> {
+    convert::lua_to_value(lua, value)
+}
+
+/// Wraps `value` in a new, independent `nljson` document.
+///
+/// # Errors
+///
+/// A Lua error if the VM cannot allocate it.
+pub fn document(lua: &Lua, value: Value) -> mlua::Result<AnyUserData> {
+    handle::Handle::create(lua, tree::Tree::root(value))
+}
+
+/// Converts `value` into what a script reads from a document (spec §3.10): `nil` for null,
+/// a native boolean, number or string (binary too), and a new independent document for an
+/// array or object.
+///
+/// # Errors
+///
+/// A Lua error if the VM cannot allocate the value.
+pub fn to_lua(lua: &Lua, value: Value) -> mlua::Result<mlua::Value> {
+    convert::node_to_lua(lua, &tree::Node::from_value(value))
+}
+
+/// True if `value` is an `nljson` document or reference.
+pub fn is_nljson(value: &mlua::Value) -> bool {
+    matches!(value, mlua::Value::UserData(data) if data.is::<handle::Handle>())
+}
+
+/// An `nljson` error, for the callers in this module.
+fn fail(message: impl Into<String>) -> mlua::Error {
+    mlua::Error::external(Error(message.into()))
+}
+
+/// Makes a Lua function of `f` that raises its errors as plain strings (see the module
+/// docs), `context: message`, or the message alone for a usage error. `f` runs in a raw
+/// function returning `true, results…` or `false, message`; a small Lua wrapper turns the
+/// second into `error(message, 0)`.
+fn raising<A, R, F>(lua: &Lua, context: &'static str, f: F) -> mlua::Result<Function>
+where
+    A: FromLuaMulti,
+    R: IntoLuaMulti,
+    F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
+{
+    let raw = lua.create_function(move |lua, args: MultiValue| {
+        let results = A::from_lua_multi(args, lua)
+            .and_then(|args| f(lua, args))
+            .and_then(|results| results.into_lua_multi(lua));
+        match results {
+            Ok(results) => (true, results).into_lua_multi(lua),
+            Err(error) => (false, in_context(context, &error)).into_lua_multi(lua),
+        }
+    })?;
+    let wrap = if let Some(wrap) = lua.named_registry_value::<Option<Function>>(RAISING_KEY)? {
+        wrap
+    } else {
+        let wrap: Function = lua.load(RAISING).set_name("=nljson").eval()?;
+        lua.set_named_registry_value(RAISING_KEY, &wrap)?;
+        wrap
+    };
+    wrap.call(raw)
+}
+
+/// An error message as Lua sees it: `context: message`, or a usage message alone.
+fn in_context(context: &str, error: &mlua::Error) -> String {
+    let message = error.to_string();
+    if message.starts_with("usage:") {
+        message
+    } else {
+        format!("{context}: {message}")
+    }
+}
+
+/// JSON text of `value`, compact or indented.
+fn json_text(value: &Value, indent: Option<usize>) -> mlua::Result<String> {
+    match indent {
+        None => json::to_string(value),
+        Some(indent) => json::to_string_pretty(value, indent),
+    }
+    .map_err(|error| fail(error.to_string()))
+}
+
+/// The deepest nesting of arrays and objects (or tables) `nljson` converts or copies: the
+/// limit of inbound CBOR (spec §4.5), so whatever `nljson` writes, lapps reads back. Deeper
+/// input cannot come from `decode` or `from_cbor`; only assignments can build it, and then
+/// encoding it raises.
+pub const MAX_DEPTH: usize = cbor::MAX_DEPTH;
+
+/// The most nulls one assignment or one table conversion may add to pad an array.
+pub const MAX_PADDING: usize = 1 << 20;
+
+/// The largest `indent` of `nljson.encode_pretty`.
+pub const MAX_INDENT: usize = 64;
+
+/// Where [`raising`] keeps its wrapper factory in the Lua registry.
+const RAISING_KEY: &str = "lapps.nljson.raising";
+
+/// The wrapper factory of [`raising`]: single-result functions only, which every raising
+/// function of this module is.
+const RAISING: &str = r"
+local error = error
+return function(raw)
+  return function(...)
+    local ok, result = raw(...)
+    if ok then return result end
+    error(result, 0)
+  end
+end
+";
