@@ -247,36 +247,21 @@ impl LuaInstance {
         let async_calls = spec.preload.iter().any(|m| m == "nap" || m == "mqr");
         globals(&lua, spec, &env, &replies).map_err(lua_error)?;
         if spec.kind == Kind::Standalone {
-            // The last resort of a stop (spec §3.5 step 4): raise inside Lua, repeatedly.
-            let flag = Arc::clone(&interrupt);
-            lua.set_global_hook(
-                HookTriggers::new().every_nth_instruction(10_000),
-                move |_, _| {
-                    if flag.load(Ordering::Relaxed) {
-                        Err(mlua::Error::runtime("instance stopped"))
-                    } else {
-                        Ok(VmState::Continue)
-                    }
-                },
-            )
-            .map_err(lua_error)?;
+            interrupt_hook(&lua, &interrupt).map_err(lua_error)?;
         }
         if let Some(source) = &spec.source {
-            let loader = lua
-                .load(&**source)
-                .set_name(format!("@{}.lua", spec.name))
-                .into_function()
-                .map_err(lua_error)?;
-            let package: Table = lua.globals().get("package").map_err(lua_error)?;
-            let preload: Table = package.get("preload").map_err(lua_error)?;
-            preload.set(spec.name.as_str(), loader).map_err(lua_error)?;
+            preload_source(&lua, &spec.name, source).map_err(lua_error)?;
         }
         let require: Function = lua.globals().get("require").map_err(lua_error)?;
         let module: mlua::Value = require.call(spec.name.as_str()).map_err(lua_error)?;
         let mlua::Value::Table(module) = module else {
             return Err(LoadError::NotATable {
                 service: spec.name.clone(),
-                got: module.type_name().to_owned(),
+                // LuaJIT's integers are numbers to Lua (mlua names them apart).
+                got: match module {
+                    mlua::Value::Integer(_) => "number".to_owned(),
+                    other => other.type_name().to_owned(),
+                },
             });
         };
         lua.globals()
@@ -457,6 +442,33 @@ impl LuaInstance {
     }
 }
 
+/// The last resort of a stop (spec §3.5 step 4): once `flag` is set, raise
+/// `instance stopped` inside Lua, again every 10,000 instructions.
+fn interrupt_hook(lua: &Lua, flag: &Arc<AtomicBool>) -> mlua::Result<()> {
+    let flag = Arc::clone(flag);
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(10_000),
+        move |_, _| {
+            if flag.load(Ordering::Relaxed) {
+                Err(mlua::Error::runtime("instance stopped"))
+            } else {
+                Ok(VmState::Continue)
+            }
+        },
+    )
+}
+
+/// Makes `require(name)` find `source` first, for services built into the binary.
+fn preload_source(lua: &Lua, name: &str, source: &str) -> mlua::Result<()> {
+    let loader = lua
+        .load(source)
+        .set_name(format!("@{name}.lua"))
+        .into_function()?;
+    let package: Table = lua.globals().get("package")?;
+    let preload: Table = package.get("preload")?;
+    preload.set(name, loader)
+}
+
 #[expect(
     clippy::cast_precision_loss,
     reason = "handlers are below 2^53 (spec §3.3)"
@@ -500,6 +512,12 @@ fn globals(
             "time" => g.set("time", modules::time::install(lua)?)?,
             "murmur" => g.set("murmur", modules::murmur::install(lua)?)?,
             "mqr" => g.set("mqr", modules::mqr::install(lua, env)?)?,
+            // Spec §3.6: naming a module this build lacks fails the service's start.
+            "cws" | "pam_auth" => {
+                return Err(mlua::Error::runtime(format!(
+                    "preload: module {name} is not available in this lapps build"
+                )));
+            }
             _ => {}
         }
     }

@@ -63,9 +63,16 @@ pub(crate) fn install(
             if args.len() > 3 {
                 return failure(lua, CLOSE_USAGE);
             }
-            let Ok(code) = u16::try_from(code) else {
+            // Spec §3.8: 1000–1003, 1007–1014, 3000–4999; a reason of at most 123 bytes.
+            let Some(code) = u16::try_from(code)
+                .ok()
+                .filter(|c| lapps_proto::CloseCode(*c).is_valid())
+            else {
                 return failure(lua, "invalid close code");
             };
+            if reason.len() > lapps_proto::close::MAX_CLOSE_REASON {
+                return failure(lua, "close reason too long");
+            }
             match host_env.host.close(handler, code, &reason) {
                 Ok(()) => Ok(success()),
                 Err(e) => failure(lua, &e.to_string()),
