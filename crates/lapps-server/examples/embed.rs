@@ -1,15 +1,26 @@
-//! A Rust program embedding lapps: a Rust-native service of its own beside the built-in echo,
-//! and a shutdown the program decides (here: after 60 seconds, or Ctrl-C).
+//! A Rust program embedding lapps: a Rust-native service of its own beside the built-in echo
+//! and a Lua service, and a shutdown the program decides (here: after 60 seconds, or Ctrl-C).
 //!
 //! Run with: `cargo run -p lapps-server --example embed`
 //! then talk to `ws://127.0.0.1:5084/count`: every message is answered with how many messages
-//! this instance has seen.
+//! this instance has seen; `ws://127.0.0.1:5084/shout` answers in upper case, in Lua.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lapps_server::service::{ConnectionId, DataKind, Disposition, Inbound, ReactiveService};
+use lapps_server::lua::LuaService;
+use lapps_server::lua_host::Kind;
 use lapps_server::{InstanceContext, Server, ServiceConfig, echo};
+
+/// A Lua service; `LuaService::new(name, kind, apps_dir)` loads `<apps_dir>/<name>/<name>.lua`.
+const SHOUT: &str = r"
+local shout = {}
+function shout.onMessage(handler, opcode, message)
+  return ws:send(handler, opcode, message:upper())
+end
+return shout
+";
 
 /// Counts the messages its instance has handled. Instances share nothing, so each of the
 /// two instances keeps its own count; `&mut self` needs no lock.
@@ -54,6 +65,10 @@ async fn main() -> Result<(), lapps_server::Error> {
             })
             .instances(2),
         )
+        .service(ServiceConfig::new(
+            "shout",
+            LuaService::from_source("shout", Kind::Raw, SHOUT),
+        ))
         .bind("127.0.0.1:5084")
         .await?;
     println!("listening on {}", server.local_addr());

@@ -3,7 +3,7 @@
 //! `lapps-server` serves *services* over RFC 6455 WebSockets (plain or TLS): each service is
 //! reached at its request target, runs as N *instances*, and every connection is bound to one
 //! instance for its whole life. It is what the `lapps` binary runs; embed it to serve your own
-//! Rust services (beside Lua ones, once the Lua host lands), configure it in code or from
+//! Rust services beside Lua ones ([`lua::LuaService`]), configure it in code or from
 //! LAppS's `ws.json`/`lapps.json` ([`config`]), and stop it gracefully. Use `lapps-proto`
 //! directly if you only need the RFC 6455 codec.
 //!
