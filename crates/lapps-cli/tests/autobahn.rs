@@ -1,7 +1,10 @@
 //! Conformance of the `lapps` binary: Autobahn TestSuite cases 1–10 (through `kosoku`)
-//! against the built-in default configuration's `/echo`, compared case by case with
-//! `tests/autobahn/lapps_echo.json`: every case OK, except the three Autobahn itself rates
-//! INFORMATIONAL. `kosoku` is installed by the test command; a missing one fails the test.
+//! against the built-in default configuration's `/echo`, which is the Lua raw echo
+//! (`examples/apps/echo/echo.lua`, 4 instances; spec §5.16 and §9.1), compared case by case
+//! with `tests/autobahn/lapps_echo.json`: 298 cases OK, and the three that Autobahn itself
+//! rates INFORMATIONAL (7.1.6, 7.13.1, 7.13.2). Every message of the run goes through Lua's
+//! `onMessage` and `ws:send`. `kosoku` is installed by the test command; a missing one fails
+//! the test.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
