@@ -818,7 +818,7 @@ async fn an_interpreted_run_that_ignores_the_stop_is_interrupted() -> TestResult
 ///
 /// It fails today: LuaJIT compiles the `while true do end` loop into a trace, and compiled
 /// traces never call the count hook that `LuaInstance` installs for the interrupt
-/// (crates/lapps-lua/src/instance.rs, `set_global_hook` in `LuaInstance::load`); the
+/// (crates/lapps-lua/src/instance.rs, `interrupt_hook`: `set_global_hook` with a count); the
 /// thread is abandoned after 15 s instead.
 #[tokio::test]
 #[ignore = "LuaJIT traces skip the interrupt hook; see the doc comment"]
