@@ -735,14 +735,26 @@ async fn malformed_requests_get_the_spec_answer_and_the_connection_stays_open() 
                 failure(-32601, "Method not found", None),
             ),
         ];
-        for (what, bytes, expected) in cases {
-            client.send_bytes(bytes).await?;
-            assert_eq!(client.recv().await?, expected, "{what}");
+        for (what, bytes, expected) in &cases {
+            client.send_bytes(bytes.clone()).await?;
+            assert_eq!(&client.recv().await?, expected, "{what}");
             // Still open, and still in order: the next request is answered.
             client
                 .login()
                 .await
                 .map_err(|e| format!("after {what}: {e}"))?;
+        }
+        // Pipelined: every case and a login after each, sent at once; the answers come back
+        // in request order (spec §4.2).
+        let mut answers = Vec::new();
+        for (what, bytes, expected) in &cases {
+            client.send_bytes(bytes.clone()).await?;
+            client.send(&admin_login()).await?;
+            answers.push((*what, expected));
+        }
+        for (what, expected) in answers {
+            assert_eq!(&client.recv().await?, expected, "pipelined {what}");
+            authkey(&client.recv().await?).map_err(|e| format!("pipelined, after {what}: {e}"))?;
         }
         // Integral floats count as integers (a JavaScript encoder sends 1.0).
         let float_lapps = obj([
@@ -1050,6 +1062,27 @@ async fn a_raising_request_handler_gets_internal_error_unless_it_answered() -> T
         assert_eq!(client.recv().await?, internal);
         assert_eq!(client.call(&ping).await?, pong);
 
+        // A cid 0 message to another connection (round-robin puts it on the other instance)
+        // answers nothing here: that connection gets it, this one −32603.
+        let mut other = Client::open(server.local_addr(), "/lapps_probe").await?;
+        let whoami = client.call(&request("whoami", None)).await?;
+        let Some(Value::Array(me)) = whoami.get("result") else {
+            return Err(format!("whoami: {whoami:?}").into());
+        };
+        assert!(matches!(me.as_slice(), [Value::Number(Number::Int(h))] if *h > 0));
+        assert_eq!(
+            other
+                .call(&request("answer_other_then_raise", Some(me.clone())))
+                .await?,
+            internal
+        );
+        assert_eq!(
+            client.recv().await?,
+            success(vec![text("for another connection")])
+        );
+        assert_eq!(other.call(&ping).await?, pong);
+        other.ws.close(None).await?;
+
         // A notification that raises (types 2 and 1) gets nothing.
         client
             .send(&notification("raise", 9, Some(vec![int(1)])))
@@ -1057,12 +1090,12 @@ async fn a_raising_request_handler_gets_internal_error_unless_it_answered() -> T
         client.send(&notification("raise", 9, None)).await?;
         assert_eq!(client.call(&ping).await?, pong);
 
-        // Every raise ran and was counted: 2 requests, 1 answered, 1 after an OON, 2 CNs.
+        // Every raise ran and was counted: 2 requests, 1 answered, 1 after an OON, 1 after
+        // answering another connection, 2 CNs.
         assert_sample(
             &server.metrics().render(),
-            "lapps_lua_errors_total{service=\"lapps_probe\",callback=\"onMessage\"} 6",
+            "lapps_lua_errors_total{service=\"lapps_probe\",callback=\"onMessage\"} 7",
         );
-        assert_eq!(server.metrics().connections_open("lapps_probe"), 1);
         client.ws.close(None).await?;
         stop(server).await
     })

@@ -40,6 +40,18 @@ function requests.oon_then_raise(handler)
   error("lapps_probe: raised after an OON")
 end
 
+-- This connection's handler.
+function requests.whoami(handler)
+  reply(handler, { handler })
+end
+
+-- A cid 0 message to another connection (params[1], a handler) is not an answer to this
+-- request: -32603 still follows. The send works across instances (spec §3.3).
+function requests.answer_other_then_raise(handler, request)
+  ws:send(request.params[1], { cid = 0, status = 1, result = { "for another connection" } })
+  error("lapps_probe: raised after answering another connection")
+end
+
 -- Spec §4.6 and §3.9: which messages ws:send and bcast:send refuse, and with what message.
 -- The first send is valid and reaches the client before the report.
 function requests.outbound(handler)
