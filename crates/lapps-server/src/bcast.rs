@@ -32,6 +32,13 @@ impl Channels {
         self.by_id.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Returns the number of channels and of subscriptions over all of them, under one
+    /// lock (for the metrics).
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        let channels = self.lock();
+        (channels.len(), channels.values().map(Vec::len).sum())
+    }
+
     /// Creates channel `id` if it is missing.
     pub(crate) fn create(&self, id: u64) {
         self.lock().entry(id).or_default();

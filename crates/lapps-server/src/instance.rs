@@ -351,6 +351,7 @@ async fn on_lapps(
         Ok(valid) => valid,
         Err(error) => {
             tracing::debug!(service = %ctx.0.service, conn = %id, %error, "invalid LAppS message");
+            ctx.0.metrics.record_protocol_error(error.code());
             let _ = ctx.send_lapps(id, &error.response());
             return false;
         }
@@ -369,6 +370,7 @@ async fn on_lapps(
     report(ctx, "onMessage", &error);
     // Spec §3.4: a request gets −32603 unless it was answered; a notification, nothing.
     if msg_type.is_request() && !ctx.0.answered.get() {
+        ctx.0.metrics.record_protocol_error(-32603);
         let _ = ctx.send_lapps(id, &validate::internal_error());
     }
     false

@@ -1,11 +1,16 @@
 //! Counters, always maintained, rendered in the Prometheus text format (version 0.0.4) for
-//! `GET /metrics` (spec §8.2) and available to embedders through [`Metrics::render`].
+//! `GET /metrics` (spec §8.2) and available to embedders through [`Metrics::render`] (the
+//! counters) and [`crate::Server::render_metrics`] (everything `/metrics` shows, with the
+//! gauges read from the live server: channels, service states, instances, `mqr` queues).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
+
+use crate::bcast::Channels;
+use crate::runtime::{ServiceState, Shared};
 
 /// Who ended a connection (the `initiator` label of `lapps_closes_total`).
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -57,7 +62,23 @@ pub struct ServiceMetrics {
     pub(crate) backpressure_rejections: AtomicU64,
     closes: Mutex<BTreeMap<(Initiator, Option<u16>), u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Server-generated LAppS errors by code.
+    protocol_errors: Mutex<BTreeMap<i64, u64>>,
 }
+
+/// The server-generated LAppS error codes (the `code` label of
+/// `lapps_protocol_errors_total`).
+pub(crate) const PROTOCOL_ERROR_CODES: [i64; 4] = [-32700, -32600, -32601, -32603];
+
+/// Every state of a service, in the order of the `lapps_service_state` samples.
+const SERVICE_STATES: [ServiceState; 6] = [
+    ServiceState::Stopped,
+    ServiceState::Starting,
+    ServiceState::Running,
+    ServiceState::Failed,
+    ServiceState::Stopping,
+    ServiceState::Degraded,
+];
 
 impl Metrics {
     pub(crate) fn new() -> Self {
@@ -101,7 +122,9 @@ impl Metrics {
             .load(Ordering::Relaxed)
     }
 
-    /// Renders every metric in the Prometheus text exposition format 0.0.4.
+    /// Renders the counters this holds in the Prometheus text exposition format 0.0.4:
+    /// everything of `/metrics` but the gauges read from the live server, which
+    /// [`crate::Server::render_metrics`] adds.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         gauge(&mut out, "lapps_info", "Always 1.");
@@ -187,6 +210,36 @@ impl ServiceMetrics {
     pub(crate) fn record_error(&self, callback: &'static str) {
         let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         *errors.entry(callback).or_default() += 1;
+    }
+
+    /// Shows every code of [`PROTOCOL_ERROR_CODES`], at 0 until it happens (a LAppS
+    /// service's series exist from its start).
+    pub(crate) fn init_protocol_errors(&self) {
+        let mut errors = self
+            .protocol_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for code in PROTOCOL_ERROR_CODES {
+            errors.entry(code).or_default();
+        }
+    }
+
+    /// Counts a LAppS error the server generated and sent (−32700, −32600, −32601, −32603).
+    pub(crate) fn record_protocol_error(&self, code: i64) {
+        let mut errors = self
+            .protocol_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *errors.entry(code).or_default() += 1;
+    }
+
+    /// Returns how many server-generated LAppS errors with `code` were sent.
+    pub fn protocol_errors(&self, code: i64) -> u64 {
+        let errors = self
+            .protocol_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        errors.get(&code).copied().unwrap_or(0)
     }
 
     /// Returns how many connections ended by `initiator` with `code`.
@@ -293,6 +346,129 @@ fn render_services(out: &mut String, services: &BTreeMap<String, Arc<ServiceMetr
             );
         }
     }
+    counter(
+        out,
+        "lapps_protocol_errors_total",
+        "Server-generated LAppS errors (-32700, -32600, -32601, -32603).",
+    );
+    for (service, metrics) in services {
+        let errors = metrics
+            .protocol_errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (code, n) in errors {
+            let _ = writeln!(
+                out,
+                "lapps_protocol_errors_total{{service=\"{}\",code=\"{code}\"}} {n}",
+                escape(service)
+            );
+        }
+    }
+}
+
+/// Renders all of `/metrics`: the counters of [`Metrics::render`], then the gauges read from
+/// the live server (each source locked once).
+pub(crate) fn render_server(shared: &Shared) -> String {
+    let mut out = shared.metrics.render();
+    render_bcast(&mut out, &shared.channels);
+    render_states(&mut out, shared);
+    render_instances(&mut out, shared);
+    gauge(
+        &mut out,
+        "lapps_mqr_queue_depth",
+        "Messages waiting in the queue.",
+    );
+    for (queue, depth) in shared.queues.depths() {
+        let _ = writeln!(
+            out,
+            "lapps_mqr_queue_depth{{queue=\"{}\"}} {depth}",
+            escape(&queue)
+        );
+    }
+    out
+}
+
+fn render_bcast(out: &mut String, channels: &Channels) {
+    counter(
+        out,
+        "lapps_bcast_dropped_total",
+        "Broadcast deliveries skipped because a subscriber's buffer was full.",
+    );
+    let _ = writeln!(
+        out,
+        "lapps_bcast_dropped_total {}",
+        channels.dropped.load(Ordering::Relaxed)
+    );
+    let (channel_count, subscriptions) = channels.sizes();
+    gauge(out, "lapps_bcast_channels", "Broadcast channels.");
+    let _ = writeln!(out, "lapps_bcast_channels {channel_count}");
+    gauge(
+        out,
+        "lapps_bcast_subscriptions",
+        "Subscriptions over all broadcast channels.",
+    );
+    let _ = writeln!(out, "lapps_bcast_subscriptions {subscriptions}");
+}
+
+/// `lapps_service_state`, reactive services then standalone ones, in configuration order.
+fn render_states(out: &mut String, shared: &Shared) {
+    gauge(
+        out,
+        "lapps_service_state",
+        "1 for the service's current state, 0 for the others.",
+    );
+    let states = shared
+        .services
+        .iter()
+        .map(|s| (&*s.name, s.state()))
+        .chain(shared.standalone.iter().map(|s| (&*s.name, s.state())));
+    for (service, current) in states {
+        let service = escape(service);
+        for state in SERVICE_STATES {
+            let _ = writeln!(
+                out,
+                "lapps_service_state{{service=\"{service}\",state=\"{}\"}} {}",
+                state.as_str(),
+                u8::from(state == current)
+            );
+        }
+    }
+}
+
+/// The per-instance gauges of the running instances of reactive services.
+fn render_instances(out: &mut String, shared: &Shared) {
+    let loads: Vec<_> = shared
+        .services
+        .iter()
+        .map(|s| (escape(&s.name), s.instance_loads()))
+        .collect();
+    gauge(
+        out,
+        "lapps_instance_connections",
+        "Connections bound to the instance.",
+    );
+    for (service, instances) in &loads {
+        for (index, connections, _) in instances {
+            let _ = writeln!(
+                out,
+                "lapps_instance_connections{{service=\"{service}\",instance=\"{index}\"}} {connections}"
+            );
+        }
+    }
+    gauge(
+        out,
+        "lapps_instance_queue_depth",
+        "Events waiting in the instance's queue.",
+    );
+    for (service, instances) in &loads {
+        for (index, _, queued) in instances {
+            let _ = writeln!(
+                out,
+                "lapps_instance_queue_depth{{service=\"{service}\",instance=\"{index}\"}} {queued}"
+            );
+        }
+    }
 }
 
 fn counter(out: &mut String, name: &str, help: &str) {
@@ -309,4 +485,42 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Metrics, escape};
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(escape("line\nnext"), r"line\nnext");
+        assert_eq!(escape("plain-name_1"), "plain-name_1");
+    }
+
+    #[test]
+    fn protocol_errors_are_counted_by_code() {
+        let metrics = Metrics::new();
+        let service = metrics.service("x");
+        service.init_protocol_errors();
+        service.record_protocol_error(-32700);
+        service.record_protocol_error(-32700);
+        service.record_protocol_error(-32603);
+        assert_eq!(service.protocol_errors(-32700), 2);
+        assert_eq!(service.protocol_errors(-32600), 0);
+        let text = metrics.render();
+        for line in [
+            r#"lapps_protocol_errors_total{service="x",code="-32700"} 2"#,
+            r#"lapps_protocol_errors_total{service="x",code="-32600"} 0"#,
+            r#"lapps_protocol_errors_total{service="x",code="-32601"} 0"#,
+            r#"lapps_protocol_errors_total{service="x",code="-32603"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        assert_eq!(
+            text.matches("# TYPE lapps_protocol_errors_total counter\n")
+                .count(),
+            1
+        );
+    }
 }

@@ -174,6 +174,9 @@ impl ServiceRuntime {
         balancer: Balancer,
         depends: Vec<String>,
     ) -> Self {
+        if protocol == Protocol::LAppS {
+            metrics.init_protocol_errors();
+        }
         Self {
             name,
             protocol,
@@ -216,6 +219,21 @@ impl ServiceRuntime {
 
     pub(crate) fn take_instances(&self) -> Vec<InstanceHandle> {
         std::mem::take(&mut *self.running.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Returns `(index, connections, queued)` of each running instance, for the metrics.
+    pub(crate) fn instance_loads(&self) -> Vec<(usize, usize, usize)> {
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        running
+            .iter()
+            .map(|i| {
+                (
+                    i.index,
+                    i.load.connections.load(Ordering::Relaxed),
+                    i.load.queued.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// Binds a new connection to an instance, as the service's balancer strategy says

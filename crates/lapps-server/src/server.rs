@@ -93,6 +93,12 @@ impl Server {
         &self.shared.metrics
     }
 
+    /// Renders what `GET /metrics` serves (spec §8.2), whether or not the endpoint is on:
+    /// the counters of [`Metrics::render`] and the gauges of the live server.
+    pub fn render_metrics(&self) -> String {
+        crate::metrics::render_server(&self.shared)
+    }
+
     /// Returns the state of the service `name`.
     pub fn service_state(&self, name: &str) -> Option<ServiceState> {
         self.shared

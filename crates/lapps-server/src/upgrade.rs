@@ -231,7 +231,7 @@ fn healthz(shared: &Shared) -> Vec<u8> {
 }
 
 fn metrics(shared: &Shared) -> Vec<u8> {
-    let body = shared.metrics.render();
+    let body = crate::metrics::render_server(shared);
     plain_response(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
