@@ -244,9 +244,10 @@ async fn probe_server() -> Result<Server, BoxError> {
     Ok(builder().service(config).bind("127.0.0.1:0").await?)
 }
 
-/// The value of the metrics sample whose name and labels are `series`.
+/// The value of the metrics sample whose name and labels are `series`, as `/metrics` would
+/// serve it.
 fn sample(server: &Server, series: &str) -> Result<u64, BoxError> {
-    let text = server.metrics().render();
+    let text = server.render_metrics();
     let line = support::samples(&text)
         .into_iter()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
@@ -756,6 +757,22 @@ async fn malformed_requests_get_the_spec_answer_and_the_connection_stays_open() 
             assert_eq!(&client.recv().await?, expected, "pipelined {what}");
             authkey(&client.recv().await?).map_err(|e| format!("pipelined, after {what}: {e}"))?;
         }
+        // Each answer was counted by its code, twice (one by one, then pipelined).
+        for code in [-32700, -32600, -32601] {
+            let answered = cases
+                .iter()
+                .filter(|(_, _, answer)| {
+                    answer.get("error").and_then(|e| e.get("code")) == Some(&int(code))
+                })
+                .count();
+            let series =
+                format!("lapps_protocol_errors_total{{service=\"echo_lapps\",code=\"{code}\"}}");
+            assert_eq!(
+                sample(&server, &series)?,
+                2 * u64::try_from(answered)?,
+                "{code}"
+            );
+        }
         // Integral floats count as integers (a JavaScript encoder sends 1.0).
         let float_lapps = obj([
             ("lapps", Value::Number(Number::Float(1.0))),
@@ -1096,6 +1113,14 @@ async fn a_raising_request_handler_gets_internal_error_unless_it_answered() -> T
             &server.metrics().render(),
             "lapps_lua_errors_total{service=\"lapps_probe\",callback=\"onMessage\"} 7",
         );
+        // Four of them got −32603.
+        assert_eq!(
+            sample(
+                &server,
+                "lapps_protocol_errors_total{service=\"lapps_probe\",code=\"-32603\"}"
+            )?,
+            4
+        );
         client.ws.close(None).await?;
         stop(server).await
     })
@@ -1162,6 +1187,7 @@ async fn a_dropped_subscriber_leaves_the_channel_and_the_others_still_receive() 
                 "lapps_messages_sent_total{service=\"lapps_probe\"}",
             )
         };
+        let subscriptions = || sample(&server, "lapps_bcast_subscriptions");
         let joined = success(vec![text("true"), text("nil")]);
         let cast = obj([("cid", int(8)), ("message", arr([text("cast")]))]);
         let cast_ok = success(vec![text("true"), text("nil")]);
@@ -1171,6 +1197,10 @@ async fn a_dropped_subscriber_leaves_the_channel_and_the_others_still_receive() 
         assert_eq!(dropped.call(&request("join", None)).await?, joined);
         let mut kept = Client::open(addr, "/lapps_probe").await?;
         assert_eq!(kept.call(&request("join", None)).await?, joined);
+        // Joining twice is the same as once (spec §3.9).
+        assert_eq!(kept.call(&request("join", None)).await?, joined);
+        assert_eq!(subscriptions()?, 2);
+        assert_eq!(sample(&server, "lapps_bcast_channels")?, 1);
 
         // Both receive a broadcast: two OONs and the answer.
         let before = sent()?;
@@ -1185,6 +1215,8 @@ async fn a_dropped_subscriber_leaves_the_channel_and_the_others_still_receive() 
             server.metrics().connections_open("lapps_probe") == 1
         })
         .await?;
+        // Its subscription went with it (spec §3.4: before onDisconnect is even queued).
+        assert_eq!(subscriptions()?, 1);
 
         // The send still succeeds and the other subscriber still gets it; only one OON is
         // queued now.
@@ -1196,12 +1228,18 @@ async fn a_dropped_subscriber_leaves_the_channel_and_the_others_still_receive() 
         // A new subscriber joins the same channel and receives the next one.
         let mut late = Client::open(addr, "/lapps_probe").await?;
         assert_eq!(late.call(&request("join", None)).await?, joined);
+        assert_eq!(subscriptions()?, 2);
         assert_eq!(late.call(&request("cast", None)).await?, cast);
         assert_eq!(late.recv().await?, cast_ok);
         assert_eq!(kept.recv().await?, cast);
 
         kept.ws.close(None).await?;
         late.ws.close(None).await?;
+        wait_until("every subscription is gone", || {
+            subscriptions().is_ok_and(|n| n == 0)
+        })
+        .await?;
+        assert_eq!(sample(&server, "lapps_bcast_channels")?, 1);
         stop(server).await
     })
     .await?
