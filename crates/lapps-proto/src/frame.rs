@@ -103,6 +103,10 @@ pub fn encode_message<B: BufMut + AsMut<[u8]>>(
     encode_frame(true, 0, OpCode::Continuation, &payload[last..], mask(), dst);
 }
 
+/// The most room [`FrameDecoder::decode`] reserves in the buffer for a large frame's payload
+/// ahead of the bytes received, unless more than this of the frame has already arrived.
+pub const RESERVE_AHEAD: usize = 256 << 10;
+
 /// An incremental frame decoder: bytes in a [`BytesMut`], frames out.
 ///
 /// It checks every per-frame rule that does not depend on the message in progress: those of
@@ -111,6 +115,14 @@ pub fn encode_message<B: BufMut + AsMut<[u8]>>(
 /// bytes in place as they arrive, so [`pending_payload`](Self::pending_payload) can show a
 /// frame's payload before the frame is complete. A complete frame's payload is split off the
 /// buffer without copying.
+///
+/// For a frame longer than [`RESERVE_AHEAD`] (256 KiB) it reserves room in the buffer for the
+/// rest of the payload, so that the buffer does not grow (and copy what it holds) read by
+/// read, but never more than `RESERVE_AHEAD` or than the part of the frame already received,
+/// whichever is larger. So a header announcing a large frame makes the buffer reserve at most
+/// 256 KiB beyond the bytes actually sent, and as the frame arrives the room reserved ahead
+/// never exceeds what the peer has sent of it. (`BytesMut` may round a new allocation up to
+/// twice its previous one.)
 #[derive(Clone, Debug)]
 pub struct FrameDecoder {
     role: Role,
@@ -160,6 +172,7 @@ impl FrameDecoder {
     ///
     /// Any [`ProtocolError`] the frame header shows. The decoder is then in an unspecified
     /// state and must not be used again.
+    #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
         let mut pending = match self.pending {
             Some(pending) => pending,
@@ -185,17 +198,24 @@ impl FrameDecoder {
         }
         pending.unmasked = available;
         if available < len {
+            if len > RESERVE_AHEAD {
+                // A large frame: room for the rest of it, so that the buffer does not grow
+                // read by read, copying what it holds each time it runs out of room. Never
+                // more than `RESERVE_AHEAD` or than what already arrived of the frame: the
+                // announced length alone must not make a connection allocate.
+                src.reserve((len - available).min(available.max(RESERVE_AHEAD)));
+            }
             self.pending = Some(pending);
             return Ok(None);
         }
         self.pending = None;
-        let mut frame = src.split_to(pending.header_len + len);
-        frame.advance(pending.header_len);
+        let mut payload = src.split_to(pending.header_len + len).freeze();
+        payload.advance(pending.header_len);
         Ok(Some(Frame {
             fin: pending.header.fin,
             rsv: pending.header.rsv,
             opcode: pending.header.opcode,
-            payload: frame.freeze(),
+            payload,
         }))
     }
 

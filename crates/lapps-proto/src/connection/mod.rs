@@ -165,8 +165,7 @@ impl Connection {
         if self.discards_input() {
             return Ok(());
         }
-        self.rx.extend_from_slice(data);
-        self.process_input()
+        self.process_slice(data)
     }
 
     /// Returns the receive buffer, so that a caller can read from its transport straight into

@@ -9,7 +9,8 @@ use crate::close::{CloseCode, CloseFrame};
 use crate::config::{Config, LAPPS_FRAGMENT_SIZE};
 use crate::error::{ProtocolError, SendError};
 use crate::extension::Extension;
-use crate::frame::encode_frame;
+use crate::frame::{RESERVE_AHEAD, encode_frame};
+use crate::header::{FrameHeader, MAX_HEADER_LEN};
 use crate::message::Message;
 use crate::opcode::OpCode;
 
@@ -557,4 +558,102 @@ fn a_message_in_progress_when_we_close_is_discarded() {
         events(&mut server),
         [Event::Closed(Some(CloseFrame::new(CloseCode(1001), "")))]
     );
+}
+
+#[test]
+fn long_input_decodes_as_the_same_bytes_in_the_receive_buffer() {
+    // `handle_input` copies and decodes its input piece by piece: frames of every length form,
+    // some longer than a piece and many cut by the pieces' edges, then a Close and data after
+    // it, which are discarded.
+    let mut wire = Vec::new();
+    for (i, len) in [
+        0,
+        1,
+        125,
+        126,
+        5000,
+        16 << 10,
+        (16 << 10) + 3,
+        40_000,
+        7,
+        70_000,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let payload: Vec<u8> = (0..len)
+            .map(|j| (i * 31 + j * 7).to_le_bytes()[0])
+            .collect();
+        wire.extend(client_frame(true, 0, OpCode::Binary, &payload));
+        wire.extend(client_frame(
+            true,
+            0,
+            OpCode::Text,
+            "é".repeat(len / 2).as_bytes(),
+        ));
+        wire.extend(client_frame(
+            true,
+            0,
+            OpCode::Ping,
+            &payload[..len.min(125)],
+        ));
+    }
+    wire.extend(client_frame(true, 0, OpCode::Close, &[0x03, 0xe8]));
+    wire.extend(client_frame(true, 0, OpCode::Binary, b"after the close"));
+    let mut whole = Connection::server(Config::default());
+    whole.recv_buffer().extend_from_slice(&wire);
+    whole.handle_received().unwrap();
+    let mut sliced = Connection::server(Config::default());
+    sliced.handle_input(&wire).unwrap();
+    let expected = events(&mut whole);
+    assert_eq!(expected.len(), 31);
+    assert_eq!(events(&mut sliced), expected);
+    assert_eq!(sliced.state(), State::Closed);
+    let (mut out_whole, mut out_sliced) = (Vec::new(), Vec::new());
+    whole.poll_transmit(&mut out_whole);
+    sliced.poll_transmit(&mut out_sliced);
+    assert_eq!(out_sliced, out_whole);
+}
+
+#[test]
+fn long_input_fails_fast_on_invalid_utf8_in_an_unfinished_frame() {
+    // The invalid byte is pieces before the end of the input, which ends before the frame.
+    let mut payload = vec![b'a'; 100_000];
+    payload[20_000] = 0xff;
+    let wire = client_frame(true, 0, OpCode::Text, &payload);
+    let mut server = Connection::server(Config::default());
+    assert_eq!(
+        server.handle_input(&wire[..70_000]),
+        Err(ProtocolError::InvalidUtf8)
+    );
+}
+
+#[test]
+fn an_announced_large_frame_reserves_a_bounded_amount() {
+    let mut server = Connection::server(Config::default());
+    let max = Config::default().max_frame_size;
+    // Only the header of the largest frame allowed.
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Binary,
+        mask: Some([1, 2, 3, 4]),
+        payload_len: max as u64,
+    };
+    let mut buf = [0; MAX_HEADER_LEN];
+    let n = header.encode(&mut buf);
+    server.handle_input(&buf[..n]).unwrap();
+    let reserved = server.recv_buffer().capacity();
+    assert!(
+        (RESERVE_AHEAD..2 * RESERVE_AHEAD).contains(&reserved),
+        "{reserved}"
+    );
+    // As the payload arrives, the room reserved ahead stays within what was received.
+    let chunk = vec![0; 48 << 10];
+    for _ in 0..100 {
+        server.handle_input(&chunk).unwrap();
+        let rx = server.recv_buffer();
+        let bound = 2 * (rx.len() + rx.len().max(RESERVE_AHEAD));
+        assert!(rx.capacity() <= bound, "{} > {bound}", rx.capacity());
+    }
 }
