@@ -123,7 +123,7 @@ pub enum LoadError {
 }
 
 /// Checks what can be checked of a service without running it (`lapps check`): its module
-/// file `<apps>/<name>/<name>.lua` (or `<name>/init.lua`) exists and compiles.
+/// file `<apps>/<name>/<name>.lua` (or `<apps>/<name>/<name>/init.lua`) exists and compiles.
 ///
 /// # Errors
 ///
@@ -138,10 +138,11 @@ pub fn check(spec: &ServiceSpec) -> Result<(), LoadError> {
     } else {
         let dir = spec.dir();
         let file = dir.join(format!("{}.lua", spec.name));
+        // The two places `require` looks first: `<dir>/?.lua` and `<dir>/?/init.lua`.
         let file = if file.exists() {
             file
         } else {
-            dir.join("init.lua")
+            dir.join(&spec.name).join("init.lua")
         };
         let code = std::fs::read_to_string(&file).map_err(|e| {
             fail(format!(
@@ -248,6 +249,10 @@ impl LuaInstance {
         globals(&lua, spec, &env, &replies).map_err(lua_error)?;
         if spec.kind == Kind::Standalone {
             interrupt_hook(&lua, &interrupt).map_err(lua_error)?;
+            // LuaJIT's compiled code never calls hooks, so a compiled `run` loop that ignores
+            // `must_stop()` could not be interrupted (spec §3.5 step 4). Standalone VMs
+            // therefore start interpreted; `jit.on()` opts back in (docs/decisions/0004).
+            lua.load("jit.off()").exec().map_err(lua_error)?;
         }
         if let Some(source) = &spec.source {
             preload_source(&lua, &spec.name, source).map_err(lua_error)?;

@@ -802,27 +802,11 @@ async fn assert_spinner_interrupted(source: String) -> TestResult {
     Ok(())
 }
 
-/// The interrupt of a spinning `run`, with LuaJIT's compiler off: the count hook sees every
-/// instruction. This test takes the 10 s stop grace.
+/// The interrupt of a spinning `run` as services write it. Standalone VMs start with the JIT
+/// off (docs/decisions/0004), so the count hook sees the loop. This test takes the 10 s stop
+/// grace.
 #[tokio::test]
-async fn an_interpreted_run_that_ignores_the_stop_is_interrupted() -> TestResult {
-    timeout(
-        TIMEOUT,
-        assert_spinner_interrupted(format!("jit.off()\n{SPINNER}")),
-    )
-    .await?
-}
-
-/// The interrupt of a spinning `run` as services write it, with the JIT on. This test takes
-/// the 10 s stop grace.
-///
-/// It fails today: LuaJIT compiles the `while true do end` loop into a trace, and compiled
-/// traces never call the count hook that `LuaInstance` installs for the interrupt
-/// (crates/lapps-lua/src/instance.rs, `interrupt_hook`: `set_global_hook` with a count); the
-/// thread is abandoned after 15 s instead.
-#[tokio::test]
-#[ignore = "LuaJIT traces skip the interrupt hook; see the doc comment"]
-async fn a_compiled_run_that_ignores_the_stop_is_interrupted() -> TestResult {
+async fn a_run_that_ignores_the_stop_is_interrupted() -> TestResult {
     timeout(TIMEOUT, assert_spinner_interrupted(SPINNER.to_owned())).await?
 }
 
