@@ -3,7 +3,10 @@
 //! Both sides decode the same wire bytes: a batch of about 1 MiB of masked, single-frame
 //! messages (16 384 of 64 B, 1 024 of 1 KiB, 64 of 16 KiB or one of 1 MiB), each with its own
 //! masking key, read from an in-memory [`Replay`] stream in reads of at most 128 KiB
-//! (tungstenite's default `read_buffer_size`). Throughput counts payload bytes.
+//! (tungstenite's default `read_buffer_size`; groups `decode_binary` and `decode_text`) or,
+//! as a TCP socket typically returns them, at most 64 KiB (`decode_binary_64k_reads` and
+//! `decode_text_64k_reads`). The limit is the stream's, so both libraries get the same reads
+//! whatever they ask for. Throughput counts payload bytes.
 //!
 //! - `lapps_handle_input`: each read lands in a scratch buffer, then
 //!   [`Connection::handle_input`] copies it into the receive buffer: two copies, as a server
@@ -45,60 +48,70 @@ const SIZES: [usize; 4] = [64, 1 << 10, 16 << 10, 1 << 20];
 const BATCH_BYTES: usize = 1 << 20;
 /// The largest read, as tungstenite's default `read_buffer_size`.
 const READ_SIZE: usize = 128 << 10;
+/// The largest read of the `_64k_reads` groups: what one read from a TCP socket typically
+/// returns (64 KiB is the loopback MTU and a common socket buffer fill).
+const SOCKET_READ_SIZE: usize = 64 << 10;
 
 fn decode_messages(c: &mut Criterion) {
-    for kind in [Kind::Binary, Kind::Text] {
-        let mut group = c.benchmark_group(format!("decode_{}", kind.name()));
-        for size in SIZES {
-            let count = BATCH_BYTES / size;
-            let wire = masked_wire(kind, size, count);
-            check_both_decode(&wire, kind, size, count);
-            group.throughput(Throughput::Bytes((size * count) as u64));
-
-            let mut conn = Connection::server(Config::default());
-            let mut replay = Replay::new(wire.clone());
-            let mut scratch = vec![0; READ_SIZE];
-            group.bench_function(BenchmarkId::new("lapps_handle_input", size), |b| {
-                b.iter(|| {
-                    replay.rewind();
-                    let mut messages = 0;
-                    loop {
-                        let n = replay.read(&mut scratch).unwrap();
-                        if n == 0 {
-                            break;
-                        }
-                        conn.handle_input(&scratch[..n]).unwrap();
-                        messages += drain(&mut conn);
-                    }
-                    messages
-                });
-            });
-
-            let mut conn = Connection::server(Config::default());
-            group.bench_function(BenchmarkId::new("lapps_recv_buffer", size), |b| {
-                b.iter(|| {
-                    replay.rewind();
-                    let mut messages = 0;
-                    while replay.read_into(conn.recv_buffer(), READ_SIZE) > 0 {
-                        conn.handle_received().unwrap();
-                        messages += drain(&mut conn);
-                    }
-                    messages
-                });
-            });
-
-            let mut ws = WebSocket::from_raw_socket(replay, TungRole::Server, None);
-            group.bench_function(BenchmarkId::new("tungstenite_read", size), |b| {
-                b.iter(|| {
-                    ws.get_mut().rewind();
-                    for _ in 0..count {
-                        black_box(ws.read().unwrap());
-                    }
-                });
-            });
+    for (read_size, suffix) in [(READ_SIZE, ""), (SOCKET_READ_SIZE, "_64k_reads")] {
+        for kind in [Kind::Binary, Kind::Text] {
+            let name = format!("decode_{}{suffix}", kind.name());
+            decode_messages_group(c, &name, kind, read_size);
         }
-        group.finish();
     }
+}
+
+fn decode_messages_group(c: &mut Criterion, name: &str, kind: Kind, read_size: usize) {
+    let mut group = c.benchmark_group(name);
+    for size in SIZES {
+        let count = BATCH_BYTES / size;
+        let wire = masked_wire(kind, size, count);
+        check_both_decode(&wire, kind, size, count);
+        group.throughput(Throughput::Bytes((size * count) as u64));
+
+        let mut conn = Connection::server(Config::default());
+        let mut replay = Replay::with_max_read(wire, read_size);
+        let mut scratch = vec![0; read_size];
+        group.bench_function(BenchmarkId::new("lapps_handle_input", size), |b| {
+            b.iter(|| {
+                replay.rewind();
+                let mut messages = 0;
+                loop {
+                    let n = replay.read(&mut scratch).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    conn.handle_input(&scratch[..n]).unwrap();
+                    messages += drain(&mut conn);
+                }
+                messages
+            });
+        });
+
+        let mut conn = Connection::server(Config::default());
+        group.bench_function(BenchmarkId::new("lapps_recv_buffer", size), |b| {
+            b.iter(|| {
+                replay.rewind();
+                let mut messages = 0;
+                while replay.read_into(conn.recv_buffer(), read_size) > 0 {
+                    conn.handle_received().unwrap();
+                    messages += drain(&mut conn);
+                }
+                messages
+            });
+        });
+
+        let mut ws = WebSocket::from_raw_socket(replay, TungRole::Server, None);
+        group.bench_function(BenchmarkId::new("tungstenite_read", size), |b| {
+            b.iter(|| {
+                ws.get_mut().rewind();
+                for _ in 0..count {
+                    black_box(ws.read().unwrap());
+                }
+            });
+        });
+    }
+    group.finish();
 }
 
 fn decode_frames(c: &mut Criterion) {

@@ -31,15 +31,32 @@ pub(crate) fn pseudo_random(len: usize) -> Vec<u8> {
 }
 
 /// An in-memory stream that replays a recorded byte sequence; writes are discarded.
+///
+/// Like a socket, a read returns at most `max_read` bytes (by default no limit: as many as
+/// the caller has room for), whatever the caller asks for.
 #[derive(Debug)]
 pub(crate) struct Replay {
     wire: Vec<u8>,
     pos: usize,
+    max_read: usize,
 }
 
 impl Replay {
     pub(crate) const fn new(wire: Vec<u8>) -> Self {
-        Self { wire, pos: 0 }
+        Self {
+            wire,
+            pos: 0,
+            max_read: usize::MAX,
+        }
+    }
+
+    /// Returns a replay whose reads return at most `max_read` bytes each.
+    pub(crate) const fn with_max_read(wire: Vec<u8>, max_read: usize) -> Self {
+        Self {
+            wire,
+            pos: 0,
+            max_read,
+        }
     }
 
     /// Starts the replay over.
@@ -50,7 +67,7 @@ impl Replay {
     /// Appends up to `max` replayed bytes to `dst`, as a read into spare capacity would;
     /// returns how many.
     pub(crate) fn read_into(&mut self, dst: &mut BytesMut, max: usize) -> usize {
-        let n = max.min(self.wire.len() - self.pos);
+        let n = max.min(self.max_read).min(self.wire.len() - self.pos);
         dst.extend_from_slice(&self.wire[self.pos..self.pos + n]);
         self.pos += n;
         n
@@ -59,7 +76,7 @@ impl Replay {
 
 impl Read for Replay {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.wire.len() - self.pos);
+        let n = buf.len().min(self.max_read).min(self.wire.len() - self.pos);
         buf[..n].copy_from_slice(&self.wire[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
