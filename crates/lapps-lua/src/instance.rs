@@ -482,6 +482,36 @@ fn handler_number(handler: u64) -> f64 {
     handler as f64
 }
 
+/// Replaces `coroutine.create`, `coroutine.wrap` and `coroutine.yield` (see `globals`).
+const YIELD_GUARD: &str = r#"
+local create, resume, yield, running = coroutine.create, coroutine.resume, coroutine.yield,
+  coroutine.running
+local error, select, unpack = error, select, unpack
+local ours = setmetatable({}, { __mode = "k" })
+coroutine.create = function(f)
+  local co = create(f)
+  ours[co] = true
+  return co
+end
+local function pass(ok, ...)
+  if not ok then error((...), 0) end
+  return ...
+end
+coroutine.wrap = function(f)
+  local co = coroutine.create(f)
+  return function(...) return pass(resume(co, ...)) end
+end
+local getinfo = debug.getinfo
+coroutine.yield = function(...)
+  local co = running()
+  -- mlua's async functions (nap, mqr) wait by yielding from their own poll loop.
+  if co == nil or not (ours[co] or getinfo(2, "S").source == "=__mlua_async_poll") then
+    error("attempt to yield across the host boundary (a callback cannot yield)", 2)
+  end
+  return yield(...)
+end
+"#;
+
 /// Steps 1–4 of spec §3.2 after the VM exists.
 fn globals(
     lua: &Lua,
@@ -510,6 +540,10 @@ fn globals(
             getenv.call::<mlua::Value>(args)
         })?,
     )?;
+    // Spec §3.1: coroutines are free inside an instance, but a callback must not yield
+    // across the host boundary. Coroutines made by the service are remembered; a yield from
+    // any other thread (the callback's own) is an error in that callback.
+    lua.load(YIELD_GUARD).set_name("=lapps").exec()?;
     g.set("nljson", modules::nljson::install(lua, env)?)?;
     for name in &spec.preload {
         match name.as_str() {

@@ -474,3 +474,46 @@ fn an_interrupt_raises_inside_a_loop_that_ignores_the_stop() {
         .unwrap();
     assert!(caught.contains("instance stopped"), "{caught}");
 }
+
+#[test]
+fn coroutines_work_but_a_callback_cannot_yield() {
+    let source = r"
+      local svc = {}
+      function svc.onMessage(handler, opcode, message)
+        if message == 'yield' then coroutine.yield(1) end
+        local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+        local co = coroutine.create(function(a) local b = coroutine.yield(a + 1); return b * 2 end)
+        local _, first = coroutine.resume(co, 1)
+        local _, second = coroutine.resume(co, 21)
+        return ws:send(handler, 1, gen() .. gen() .. gen() .. ':' .. first .. ':' .. second)
+      end
+      return svc";
+    // With and without an async module: callbacks are coroutines only with one.
+    for preload in [&[][..], &["nap"][..]] {
+        let (instance, recorder, _) = load(&spec("svc", Kind::Raw, source, preload));
+        let instance = instance.unwrap();
+        block_on(async {
+            assert!(
+                instance
+                    .on_message_raw(1, DataKind::Text, b"go")
+                    .await
+                    .unwrap()
+            );
+            let error = instance
+                .on_message_raw(1, DataKind::Text, b"yield")
+                .await
+                .unwrap_err();
+            assert!(
+                error
+                    .0
+                    .contains("attempt to yield across the host boundary"),
+                "{preload:?}: {}",
+                error.0
+            );
+        });
+        assert_eq!(
+            *recorder.sent.borrow(),
+            vec![(1, DataKind::Text, b"123:2:42".to_vec())]
+        );
+    }
+}
