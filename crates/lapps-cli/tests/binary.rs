@@ -314,3 +314,59 @@ fn an_invalid_log_filter_is_refused_naming_the_variable() -> TestResult {
     assert!(String::from_utf8(output.stderr)?.contains("invalid log filter in LAPPS_LOG"));
     Ok(())
 }
+
+/// Spec §9.5 with the example apps as shipped: `examples/conf` with the `mqr_*` services
+/// switched on by environment overrides. Both receiver instances report non-zero rates, and
+/// SIGTERM stops them promptly although they may be blocked in `recv`.
+#[test]
+fn the_mqr_examples_exchange_messages_and_stop_promptly() -> TestResult {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lapps"))
+        .args(["--listen", "127.0.0.1:0", "run", "--config"])
+        .arg(examples.join("conf/lapps.toml"))
+        .env("LAPPS_HOME", &examples)
+        .env("LAPPS_SERVICES__MQR_SENDER__AUTO_START", "true")
+        .env("LAPPS_SERVICES__MQR_RECEIVER__AUTO_START", "true")
+        .env_remove("LAPPS_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // "<instance_id>: <n> messages/s", once a second per receiver instance.
+    let mut rates = std::collections::HashMap::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while rates.len() < 2 || rates.values().any(|n: &u64| *n == 0) {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+        if let Some((id, rest)) = line.split_once(": ")
+            && let Some(n) = rest.strip_suffix(" messages/s")
+        {
+            let n: u64 = n.parse()?;
+            let best = rates.entry(id.to_owned()).or_insert(0);
+            *best = (*best).max(n);
+        }
+    }
+    assert_eq!(rates.len(), 2, "{rates:?}");
+    let stopping = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let mut lapps = Lapps {
+        child,
+        addr: String::new(),
+        stderr: mpsc::channel().1,
+    };
+    assert_eq!(lapps.wait(Duration::from_secs(15))?, Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+    Ok(())
+}

@@ -19,6 +19,7 @@ function mqr_receiver.run()
     local now = time.now()
     if now - since >= 1000 then
       print(instance_id .. ": " .. count .. " messages/s")
+      io.stdout:flush() -- stdout is block-buffered when it is not a terminal
       count = 0
       since = now
     end
