@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapps_server::service::{ConnectionId, DataKind, Disposition, Inbound, ReactiveService};
 use lapps_server::lua::LuaService;
 use lapps_server::lua_host::Kind;
+use lapps_server::service::{ConnectionId, DataKind, Disposition, Inbound, ReactiveService};
 use lapps_server::{InstanceContext, Server, ServiceConfig, echo};
 
 /// A Lua service; `LuaService::new(name, kind, apps_dir)` loads `<apps_dir>/<name>/<name>.lua`.

@@ -6,8 +6,8 @@
 //! function-style.
 
 pub(crate) mod bcast;
-pub mod murmur;
 pub mod mqr;
+pub mod murmur;
 pub mod nap;
 pub mod nljson;
 pub mod time;
