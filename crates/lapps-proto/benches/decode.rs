@@ -22,6 +22,14 @@
 //! only when `WebSocket` drives it), and the two `FrameHeader::parse` functions.
 //!
 //! Run with: `cargo bench -p lapps-proto --bench decode`
+//!
+//! For instruction counts (repeatable on a busy machine), the bench binary runs one side's
+//! loop a fixed number of times, without criterion, when `LAPPS_DECODE_COUNT` is set to
+//! `"SIDE KIND SIZE READ_KIB BATCHES"`, for example `"lapps_recv_buffer binary 64 128 6"`:
+//! run it under `valgrind --tool=callgrind` with two batch counts and divide the difference
+//! by the difference of the counts. `SIDE` `all` instead runs each side's `BATCHES` in turn,
+//! 15 rounds, and prints the median thread CPU time of each as GB/s and its ratio to
+//! tungstenite's.
 
 #![expect(
     clippy::unwrap_used,
@@ -35,7 +43,7 @@ use std::io::{Cursor, Read};
 
 use bytes::BytesMut;
 use common::Replay;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use lapps_proto::frame::{FrameDecoder, encode_frame};
 use lapps_proto::header::FrameHeader;
 use lapps_proto::{Config, Connection, Event, Message, OpCode, Role, Status};
@@ -64,54 +72,157 @@ fn decode_messages(c: &mut Criterion) {
 fn decode_messages_group(c: &mut Criterion, name: &str, kind: Kind, read_size: usize) {
     let mut group = c.benchmark_group(name);
     for size in SIZES {
-        let count = BATCH_BYTES / size;
-        let wire = masked_wire(kind, size, count);
-        check_both_decode(&wire, kind, size, count);
-        group.throughput(Throughput::Bytes((size * count) as u64));
-
-        let mut conn = Connection::server(Config::default());
-        let mut replay = Replay::with_max_read(wire, read_size);
-        let mut scratch = vec![0; read_size];
+        let mut sides = Sides::new(kind, size, read_size);
+        group.throughput(Throughput::Bytes((size * sides.count) as u64));
         group.bench_function(BenchmarkId::new("lapps_handle_input", size), |b| {
-            b.iter(|| {
-                replay.rewind();
-                let mut messages = 0;
-                loop {
-                    let n = replay.read(&mut scratch).unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    conn.handle_input(&scratch[..n]).unwrap();
-                    messages += drain(&mut conn);
-                }
-                messages
-            });
+            b.iter(|| sides.handle_input());
         });
-
-        let mut conn = Connection::server(Config::default());
         group.bench_function(BenchmarkId::new("lapps_recv_buffer", size), |b| {
-            b.iter(|| {
-                replay.rewind();
-                let mut messages = 0;
-                while replay.read_into(conn.recv_buffer(), read_size) > 0 {
-                    conn.handle_received().unwrap();
-                    messages += drain(&mut conn);
-                }
-                messages
-            });
+            b.iter(|| sides.recv_buffer());
         });
-
-        let mut ws = WebSocket::from_raw_socket(replay, TungRole::Server, None);
         group.bench_function(BenchmarkId::new("tungstenite_read", size), |b| {
-            b.iter(|| {
-                ws.get_mut().rewind();
-                for _ in 0..count {
-                    black_box(ws.read().unwrap());
-                }
-            });
+            b.iter(|| sides.tungstenite());
         });
     }
     group.finish();
+}
+
+/// The three decoders of the message groups, each with its own copy of the replayed batch.
+struct Sides {
+    /// Messages per batch.
+    count: usize,
+    read_size: usize,
+    scratch: Vec<u8>,
+    handle_input: (Connection, Replay),
+    recv_buffer: (Connection, Replay),
+    tungstenite: WebSocket<Replay>,
+}
+
+impl Sides {
+    /// Builds the batch of `size`-byte messages and checks that both libraries decode it.
+    fn new(kind: Kind, size: usize, read_size: usize) -> Self {
+        let count = BATCH_BYTES / size;
+        let wire = masked_wire(kind, size, count);
+        check_both_decode(&wire, kind, size, count);
+        let replay = || Replay::with_max_read(wire.clone(), read_size);
+        let server = || Connection::server(Config::default());
+        Self {
+            count,
+            read_size,
+            scratch: vec![0; read_size],
+            handle_input: (server(), replay()),
+            recv_buffer: (server(), replay()),
+            tungstenite: WebSocket::from_raw_socket(replay(), TungRole::Server, None),
+        }
+    }
+
+    /// One batch through [`Connection::handle_input`], each read landing in `scratch` first.
+    fn handle_input(&mut self) -> usize {
+        let (conn, replay) = &mut self.handle_input;
+        replay.rewind();
+        let mut messages = 0;
+        loop {
+            let n = replay.read(&mut self.scratch).unwrap();
+            if n == 0 {
+                return messages;
+            }
+            conn.handle_input(&self.scratch[..n]).unwrap();
+            messages += drain(conn);
+        }
+    }
+
+    /// One batch read straight into [`Connection::recv_buffer`].
+    fn recv_buffer(&mut self) -> usize {
+        let (conn, replay) = &mut self.recv_buffer;
+        replay.rewind();
+        let mut messages = 0;
+        while replay.read_into(conn.recv_buffer(), self.read_size) > 0 {
+            conn.handle_received().unwrap();
+            messages += drain(conn);
+        }
+        messages
+    }
+
+    /// One batch through tungstenite's [`WebSocket::read`].
+    fn tungstenite(&mut self) -> usize {
+        self.tungstenite.get_mut().rewind();
+        for _ in 0..self.count {
+            black_box(self.tungstenite.read().unwrap());
+        }
+        self.count
+    }
+
+    fn run(&mut self, side: &str) -> usize {
+        match side {
+            "lapps_handle_input" => self.handle_input(),
+            "lapps_recv_buffer" => self.recv_buffer(),
+            "tungstenite_read" => self.tungstenite(),
+            _ => panic!("unknown side {side}"),
+        }
+    }
+}
+
+/// Runs the message groups' loops a fixed number of times, without criterion, as
+/// `LAPPS_DECODE_COUNT="SIDE KIND SIZE READ_KIB BATCHES"` asks (see the module docs).
+#[expect(
+    clippy::cast_precision_loss,
+    clippy::print_stdout,
+    reason = "a report of times well under 2^52 ns, on the terminal"
+)]
+fn count_mode(spec: &str) {
+    let fields: Vec<&str> = spec.split_whitespace().collect();
+    let [side, kind, size, read_kib, batches] = fields[..] else {
+        panic!("LAPPS_DECODE_COUNT: expected \"SIDE KIND SIZE READ_KIB BATCHES\", got {spec:?}");
+    };
+    let kind = match kind {
+        "binary" => Kind::Binary,
+        "text" => Kind::Text,
+        _ => panic!("LAPPS_DECODE_COUNT: KIND is binary or text"),
+    };
+    let size: usize = size.parse().unwrap();
+    let read_size = read_kib.parse::<usize>().unwrap() << 10;
+    let batches: usize = batches.parse().unwrap();
+    let mut sides = Sides::new(kind, size, read_size);
+    if side != "all" {
+        for _ in 0..batches {
+            assert_eq!(sides.run(side), sides.count);
+        }
+        return;
+    }
+    // Rounds of each side in turn; the median CPU time of each, which a busy machine
+    // inflates far less than the wall time (the thread is not charged while it waits).
+    let names = [
+        "lapps_handle_input",
+        "lapps_recv_buffer",
+        "tungstenite_read",
+    ];
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for _ in 0..15 {
+        for (name, times) in names.iter().zip(&mut times) {
+            let start = thread_cpu_ns();
+            for _ in 0..batches {
+                assert_eq!(sides.run(name), sides.count);
+            }
+            times.push((thread_cpu_ns() - start) as f64 / batches as f64);
+        }
+    }
+    let mut medians = times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    });
+    let tungstenite = medians[2];
+    for (name, ns) in names.iter().zip(&mut medians) {
+        let gbs = (size * sides.count) as f64 / *ns;
+        println!("{name:20} {gbs:6.2} GB/s  {:5.2}x", tungstenite / *ns);
+    }
+}
+
+/// Returns the CPU time this thread has used, in nanoseconds, from
+/// `/proc/thread-self/schedstat`: up to a scheduler tick stale, so measure rounds of a good
+/// fraction of a second.
+fn thread_cpu_ns() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    stat.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 fn decode_frames(c: &mut Criterion) {
@@ -291,4 +402,13 @@ criterion_group! {
     config = common::criterion();
     targets = decode_messages, decode_frames, parse_headers
 }
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("LAPPS_DECODE_COUNT") {
+        count_mode(&spec);
+        return;
+    }
+    // What `criterion_main!(benches)` expands to.
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
