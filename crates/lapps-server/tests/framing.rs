@@ -260,8 +260,14 @@ async fn text_on_a_lapps_protocol_service_is_closed_with_1003() -> TestResult {
             .bind("127.0.0.1:0")
             .await?;
         let mut client = RawClient::open(server.local_addr(), "/lapps").await?;
+        // A binary message is checked as LAppS (spec §4.5): an empty map is answered with
+        // −32600 and the connection stays open (tests/lapps_protocol.rs has every case).
         client.send_frame(true, OpCode::Binary, b"\xa0").await?;
-        assert_eq!(&client.read_frame().await?.payload[..], b"\xa0");
+        let expected = match lapps_proto::lapps::validate::inbound(b"\xa0") {
+            Err(error) => lapps_proto::lapps::cbor::to_vec(&error.response()),
+            Ok(_) => return Err("an empty map must be refused".into()),
+        };
+        assert_eq!(client.read_frame().await?.payload[..], expected[..]);
         client.send_frame(true, OpCode::Text, b"{}").await?;
         let (before, close) = client.read_until_close().await?;
         assert_eq!((before.len(), close.map(|c| c.0)), (0, Some(1003)));
