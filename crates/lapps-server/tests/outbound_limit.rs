@@ -216,7 +216,10 @@ async fn flood_a_deaf_client(tls: Option<TestPki>, chunk: usize) -> TestResult {
         let stats = Arc::new(Stats::default());
         let chunk: Arc<Vec<u8>> = Arc::new((0..=252u8).cycle().take(chunk).collect());
         let service = flood_service(&chunk, &stats);
-        let idle = Duration::from_millis(500);
+        // The flood retries every millisecond for one idle_timeout before the stall close;
+        // 1 s leaves room for the 64 MiB of tries even when the machine is busy (at 500 ms, a
+        // loaded 2-core machine managed 58 MiB).
+        let idle = Duration::from_secs(1);
         let mut builder = echo_builder()
             .max_outbound_buffer(LIMIT)
             .idle_timeout(idle)
