@@ -420,7 +420,8 @@ impl LuaInstance {
     ///
     /// # Errors
     ///
-    /// The error `run` raised, including `instance stopped` after [`interrupt`](Self::interrupt).
+    /// The error `run` raised, including `instance stopped` after
+    /// [`interrupter`](Self::interrupter) was set.
     pub async fn run(&self) -> Result<(), CallError> {
         match &self.run {
             Some(f) => self.call::<()>(f, ()).await,
