@@ -121,8 +121,9 @@ pub const RESERVE_AHEAD: usize = 256 << 10;
 /// read, but never more than `RESERVE_AHEAD` or than the part of the frame already received,
 /// whichever is larger. So a header announcing a large frame makes the buffer reserve at most
 /// 256 KiB beyond the bytes actually sent, and as the frame arrives the room reserved ahead
-/// never exceeds what the peer has sent of it. (`BytesMut` may round a new allocation up to
-/// twice its previous one.)
+/// stays within the larger of 256 KiB and what the peer has sent of it. (`BytesMut` may round
+/// a new allocation up to twice its previous one; docs/performance.md, "decode", states the
+/// resulting bound on the buffer's capacity.)
 #[derive(Clone, Debug)]
 pub struct FrameDecoder {
     role: Role,

@@ -24,8 +24,8 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
 ///
 /// A frame's payload starts right after its 2- to 14-byte header, so it is rarely aligned,
 /// and unaligned 16-byte loads and stores that straddle cache lines cost: unmasking 16 KiB
-/// payloads this way made the whole decode 6–8 % faster (docs/performance.md). Short
-/// payloads are not worth the extra steps.
+/// payloads this way made the whole decode 7–10 % faster (docs/performance.md). Below
+/// [`ALIGN_FROM`] the extra steps cost more than they save.
 fn mask_aligned(buf: &mut [u8], key: [u8; 4]) {
     let head = buf.as_ptr().addr().wrapping_neg() % 16;
     let (head, body) = buf.split_at_mut(head);
