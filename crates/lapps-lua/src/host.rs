@@ -102,3 +102,33 @@ pub trait Host {
     /// [`SendError::UnknownChannel`].
     fn bcast_send(&self, id: u64, payload: Bytes) -> Result<(), SendError>;
 }
+
+/// A host with no connections and no channels: sends and closes fail with
+/// [`SendError::Closed`], channel operations with [`SendError::UnknownChannel`]. For VMs
+/// that run Lua without a server: tools, and tests of the modules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoConnections;
+
+impl Host for NoConnections {
+    fn send(&self, _: u64, _: DataKind, _: &[u8]) -> Result<(), SendError> {
+        Err(SendError::Closed)
+    }
+
+    fn close(&self, _: u64, _: u16, _: &str) -> Result<(), SendError> {
+        Err(SendError::Closed)
+    }
+
+    fn bcast_create(&self, _: u64) {}
+
+    fn bcast_subscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
+        Err(SendError::UnknownChannel(id))
+    }
+
+    fn bcast_unsubscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
+        Err(SendError::UnknownChannel(id))
+    }
+
+    fn bcast_send(&self, id: u64, _: Bytes) -> Result<(), SendError> {
+        Err(SendError::UnknownChannel(id))
+    }
+}

@@ -14,9 +14,8 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use lapps_lua::mqr::{CreateError, DEFAULT_CAPACITY, PostError, Queue, Queues, RecvError};
-use lapps_lua::{DataKind, Host, InstanceEnv, Number, SendError, StopSignal, Value};
+use lapps_lua::{InstanceEnv, NoConnections, Number, StopSignal, Value};
 use mlua::Lua;
 use tokio::task::LocalSet;
 use tokio::time::timeout;
@@ -344,28 +343,6 @@ fn spawn_producer(
 // ---------------------------------------------------------------------------------------
 // From Lua.
 
-/// A host with no connections: `mqr` never uses it.
-struct NoHost;
-
-impl Host for NoHost {
-    fn send(&self, _: u64, _: DataKind, _: &[u8]) -> Result<(), SendError> {
-        Err(SendError::Closed)
-    }
-    fn close(&self, _: u64, _: u16, _: &str) -> Result<(), SendError> {
-        Err(SendError::Closed)
-    }
-    fn bcast_create(&self, _: u64) {}
-    fn bcast_subscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-    fn bcast_unsubscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-    fn bcast_send(&self, id: u64, _: Bytes) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-}
-
 /// A VM with the global `mqr`, as an instance with `preload: ["mqr"]` has it.
 fn vm(queues: &Arc<Queues>, stop: &StopSignal) -> mlua::Result<Lua> {
     let lua = Lua::new();
@@ -374,7 +351,7 @@ fn vm(queues: &Arc<Queues>, stop: &StopSignal) -> mlua::Result<Lua> {
         index: 0,
         instance_id: 1,
         stop: stop.clone(),
-        host: Rc::new(NoHost),
+        host: Rc::new(NoConnections),
         queues: Arc::clone(queues),
     });
     let mqr = lapps_lua::modules::mqr::install(&lua, &env)?;

@@ -12,10 +12,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use lapps_lua::modules::nap::{self, DurationError, Unit};
 use lapps_lua::mqr::Queues;
-use lapps_lua::{DataKind, Host, InstanceEnv, SendError, StopSignal};
+use lapps_lua::{InstanceEnv, NoConnections, StopSignal};
 use mlua::Lua;
 use tokio::task::LocalSet;
 use tokio::time::timeout;
@@ -25,28 +24,6 @@ type TestResult = Result<(), Box<dyn Error>>;
 /// Every async test ends within this, or fails.
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A host with no connections: `nap` never uses it.
-struct NoHost;
-
-impl Host for NoHost {
-    fn send(&self, _: u64, _: DataKind, _: &[u8]) -> Result<(), SendError> {
-        Err(SendError::Closed)
-    }
-    fn close(&self, _: u64, _: u16, _: &str) -> Result<(), SendError> {
-        Err(SendError::Closed)
-    }
-    fn bcast_create(&self, _: u64) {}
-    fn bcast_subscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-    fn bcast_unsubscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-    fn bcast_send(&self, id: u64, _: Bytes) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-}
-
 /// A VM with the global `nap`, as an instance with `preload: ["nap"]` has it.
 fn vm(stop: &StopSignal) -> mlua::Result<Lua> {
     let lua = Lua::new();
@@ -55,7 +32,7 @@ fn vm(stop: &StopSignal) -> mlua::Result<Lua> {
         index: 0,
         instance_id: 1,
         stop: stop.clone(),
-        host: Rc::new(NoHost),
+        host: Rc::new(NoConnections),
         queues: Arc::new(Queues::new()),
     });
     let nap = nap::install(&lua, &env)?;

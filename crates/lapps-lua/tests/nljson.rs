@@ -15,38 +15,10 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use lapps_lua::modules::nljson;
 use lapps_lua::mqr::Queues;
-use lapps_lua::{DataKind, Host, InstanceEnv, Number, SendError, StopSignal, Value};
+use lapps_lua::{InstanceEnv, NoConnections, Number, StopSignal, Value};
 use mlua::{FromLuaMulti, Lua};
-
-/// A server with no connections and no channels.
-struct NoHost;
-
-impl Host for NoHost {
-    fn send(&self, _: u64, _: DataKind, _: &[u8]) -> Result<(), SendError> {
-        Err(SendError::Closed)
-    }
-
-    fn close(&self, _: u64, _: u16, _: &str) -> Result<(), SendError> {
-        Err(SendError::Closed)
-    }
-
-    fn bcast_create(&self, _: u64) {}
-
-    fn bcast_subscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-
-    fn bcast_unsubscribe(&self, id: u64, _: u64) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-
-    fn bcast_send(&self, id: u64, _: Bytes) -> Result<(), SendError> {
-        Err(SendError::UnknownChannel(id))
-    }
-}
 
 /// A VM with the global `nljson`, as an instance has it.
 fn vm() -> Lua {
@@ -56,7 +28,7 @@ fn vm() -> Lua {
         index: 0,
         instance_id: 1,
         stop: StopSignal::new(),
-        host: Rc::new(NoHost),
+        host: Rc::new(NoConnections),
         queues: Arc::new(Queues::new()),
     });
     let table = nljson::install(&lua, &env).unwrap();
