@@ -47,15 +47,20 @@ impl Lapps {
                 let _ = tx.send(line);
             }
         });
+        // Owned before the wait, so that a process that never announces is killed on drop.
+        let mut lapps = Self {
+            child,
+            addr: String::new(),
+            stderr: rx,
+        };
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+            let line = lapps
+                .stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
             if let Some(addr) = line.strip_prefix("lapps: listening on ws://") {
-                return Ok(Self {
-                    child,
-                    addr: addr.to_owned(),
-                    stderr: rx,
-                });
+                lapps.addr = addr.to_owned();
+                return Ok(lapps);
             }
         }
     }
@@ -332,6 +337,12 @@ fn the_mqr_examples_exchange_messages_and_stop_promptly() -> TestResult {
         .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
+    // Killed on drop if the test fails before SIGTERM.
+    let mut lapps = Lapps {
+        child,
+        addr: String::new(),
+        stderr: mpsc::channel().1,
+    };
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -353,15 +364,7 @@ fn the_mqr_examples_exchange_messages_and_stop_promptly() -> TestResult {
     }
     assert_eq!(rates.len(), 2, "{rates:?}");
     let stopping = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()?;
-    assert!(status.success());
-    let mut lapps = Lapps {
-        child,
-        addr: String::new(),
-        stderr: mpsc::channel().1,
-    };
+    lapps.signal("TERM")?;
     assert_eq!(lapps.wait(Duration::from_secs(15))?, Some(0));
     assert!(
         stopping.elapsed() < Duration::from_secs(5),
