@@ -59,7 +59,7 @@ impl Lapps {
                 .stderr
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
             if let Some(addr) = line.strip_prefix("lapps: listening on ws://") {
-                lapps.addr = addr.to_owned();
+                addr.clone_into(&mut lapps.addr);
                 return Ok(lapps);
             }
         }
