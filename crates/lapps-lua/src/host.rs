@@ -2,6 +2,7 @@
 //! broadcast channels.
 
 use bytes::Bytes;
+use lapps_proto::lapps::{OutboundError, Value, cbor, validate};
 
 /// The two kinds of data message.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -56,6 +57,29 @@ pub enum SendError {
     UnknownChannel(u64),
 }
 
+/// Why a LAppS message was not sent: it breaks a rule of spec §4.6, or the connection
+/// refused it.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+pub enum LappsSendError {
+    /// The rule the message breaks; the text is `invalid LAppS message: <detail>`.
+    #[error("invalid LAppS message: {0}")]
+    Invalid(OutboundError),
+    /// The connection refused it.
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
+/// Validates `message` for `ws:send` (spec §4.6) and encodes it to CBOR: the payload of a
+/// LAppS message, whoever sends it.
+///
+/// # Errors
+///
+/// [`LappsSendError::Invalid`] with the first rule the message breaks.
+pub fn lapps_payload(message: &Value) -> Result<Vec<u8>, LappsSendError> {
+    validate::outbound(message).map_err(LappsSendError::Invalid)?;
+    Ok(cbor::to_vec(message))
+}
+
 /// What the server offers an instance. One value per instance, used from its thread only.
 ///
 /// Handlers are connection IDs: positive integers, never reused, so a stale one is harmless
@@ -67,6 +91,17 @@ pub trait Host {
     ///
     /// [`SendError::Closed`] or [`SendError::Backpressure`].
     fn send(&self, handler: u64, kind: DataKind, data: &[u8]) -> Result<(), SendError>;
+
+    /// Sends a LAppS message (the two-argument `ws:send`): validated, encoded to CBOR, queued
+    /// as one binary message. The server overrides it to note `cid` 0 answers (spec §3.4).
+    ///
+    /// # Errors
+    ///
+    /// [`LappsSendError::Invalid`], or the [`SendError`] of [`send`](Self::send).
+    fn send_lapps(&self, handler: u64, message: &Value) -> Result<(), LappsSendError> {
+        let payload = lapps_payload(message)?;
+        Ok(self.send(handler, DataKind::Binary, &payload)?)
+    }
 
     /// Starts closing `handler` with `code` and `reason` after what is already queued; the
     /// handler is stale at once.

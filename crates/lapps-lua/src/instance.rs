@@ -1,6 +1,5 @@
 //! Loading a service into a VM and calling its callbacks (spec §3.2, §3.4, §3.5).
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -171,24 +170,6 @@ impl From<mlua::Error> for CallError {
     }
 }
 
-/// Which `cid` 0 responses the current callback sent (spec §3.4: an `onMessage` that raises
-/// on a request gets −32603 unless it already answered).
-#[derive(Debug, Default)]
-pub(crate) struct Replies {
-    /// The handler whose message is being handled; 0 outside `onMessage`.
-    current: Cell<u64>,
-    /// Set when a `cid` 0 message went to `current` during the call.
-    answered: Cell<bool>,
-}
-
-impl Replies {
-    pub(crate) fn sent_cid0(&self, handler: u64) {
-        if self.current.get() == handler {
-            self.answered.set(true);
-        }
-    }
-}
-
 /// One instance of a Lua service: its VM, its module table and its callbacks.
 pub struct LuaInstance {
     lua: Lua,
@@ -202,7 +183,6 @@ pub struct LuaInstance {
     run: Option<Function>,
     /// Call callbacks as coroutines: only when an async module (`nap`, `mqr`) is loaded.
     async_calls: bool,
-    replies: Rc<Replies>,
     interrupt: Arc<AtomicBool>,
 }
 
@@ -239,14 +219,13 @@ impl LuaInstance {
     pub fn load(spec: &ServiceSpec, env: InstanceEnv) -> Result<Self, LoadError> {
         let lua = new_vm();
         let env = Rc::new(env);
-        let replies = Rc::new(Replies::default());
         let interrupt = Arc::new(AtomicBool::new(false));
         let lua_error = |e: mlua::Error| LoadError::Lua {
             service: spec.name.clone(),
             message: e.to_string(),
         };
         let async_calls = spec.preload.iter().any(|m| m == "nap" || m == "mqr");
-        globals(&lua, spec, &env, &replies).map_err(lua_error)?;
+        globals(&lua, spec, &env).map_err(lua_error)?;
         if spec.kind == Kind::Standalone {
             interrupt_hook(&lua, &interrupt).map_err(lua_error)?;
             // LuaJIT's compiled code never calls hooks, so a compiled `run` loop that ignores
@@ -294,7 +273,6 @@ impl LuaInstance {
             init: None,
             run: None,
             async_calls,
-            replies,
             interrupt,
         };
         if spec.kind == Kind::Standalone {
@@ -366,30 +344,23 @@ impl LuaInstance {
     ///
     /// # Errors
     ///
-    /// The error the callback raised, and whether the callback already sent a `cid` 0
-    /// message to `handler` (then no −32603 follows).
+    /// The error the callback raised. Whether it answered first (then no −32603 follows)
+    /// is for the host to tell: it sees every `cid` 0 message through
+    /// [`Host::send_lapps`](crate::Host::send_lapps).
     pub async fn on_message_lapps(
         &self,
         handler: u64,
         msg_type: MsgType,
         request: Value,
-    ) -> Result<bool, (CallError, bool)> {
+    ) -> Result<bool, CallError> {
         let Some(f) = &self.on_message else {
             return Ok(true);
         };
-        self.replies.current.set(handler);
-        self.replies.answered.set(false);
-        let result = async {
-            let doc = modules::nljson::document(&self.lua, request)?;
-            self.call::<mlua::Value>(f, (handler_number(handler), f64::from(msg_type as u8), doc))
-                .await
-        }
-        .await;
-        self.replies.current.set(0);
-        match result {
-            Ok(value) => Ok(!matches!(value, mlua::Value::Boolean(false))),
-            Err(e) => Err((e, self.replies.answered.get())),
-        }
+        let doc = modules::nljson::document(&self.lua, request)?;
+        let result: mlua::Value = self
+            .call(f, (handler_number(handler), f64::from(msg_type as u8), doc))
+            .await?;
+        Ok(!matches!(result, mlua::Value::Boolean(false)))
     }
 
     /// `onDisconnect(handler)`.
@@ -514,12 +485,7 @@ end
 "#;
 
 /// Steps 1–4 of spec §3.2 after the VM exists.
-fn globals(
-    lua: &Lua,
-    spec: &ServiceSpec,
-    env: &Rc<InstanceEnv>,
-    replies: &Rc<Replies>,
-) -> mlua::Result<()> {
+fn globals(lua: &Lua, spec: &ServiceSpec, env: &Rc<InstanceEnv>) -> mlua::Result<()> {
     let g = lua.globals();
     let package: Table = g.get("package")?;
     package.set("path", spec.package_path())?;
@@ -562,7 +528,7 @@ fn globals(
         }
     }
     if spec.kind != Kind::Standalone {
-        g.set("ws", modules::ws::install(lua, env, Rc::clone(replies))?)?;
+        g.set("ws", modules::ws::install(lua, env)?)?;
     }
     if spec.kind != Kind::Raw {
         g.set("bcast", modules::bcast::install(lua, env)?)?;

@@ -21,7 +21,7 @@ pub mod mqr;
 mod stop;
 
 pub use env::InstanceEnv;
-pub use host::{DataKind, Host, NoConnections, SendError};
+pub use host::{DataKind, Host, LappsSendError, NoConnections, SendError, lapps_payload};
 pub use instance::{CallError, Kind, LoadError, LuaInstance, ServiceSpec};
 pub use lapps_proto::lapps::{Number, Value};
 pub use stop::StopSignal;

@@ -464,7 +464,7 @@ async fn service(instance: &LuaInstance, block: &Block, stop: &StopSignal) -> Re
                 instance
                     .on_message_lapps(1, msg_type, request)
                     .await
-                    .map_err(|(e, _)| format!("onMessage(1, {}, …): {e}", msg_type as u8))?;
+                    .map_err(|e| format!("onMessage(1, {}, …): {e}", msg_type as u8))?;
             }
         }
         Kind::Standalone => {

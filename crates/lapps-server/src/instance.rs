@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use lapps_lua::StopSignal;
+pub use lapps_lua::LappsSendError;
 use lapps_lua::mqr::Queues;
+use lapps_lua::{StopSignal, lapps_payload};
 use lapps_proto::lapps::{cbor, validate};
 use tokio::sync::mpsc;
 
@@ -157,6 +158,16 @@ impl InstanceContext {
         if kind == DataKind::Text && !lapps_proto::utf8::is_valid(data) {
             return Err(SendError::InvalidUtf8);
         }
+        self.send_checked(conn, kind, data)
+    }
+
+    /// [`send`](Self::send) for text its caller has already checked (`ws:send` does).
+    pub(crate) fn send_checked(
+        &self,
+        conn: ConnectionId,
+        kind: DataKind,
+        data: &[u8],
+    ) -> Result<(), SendError> {
         self.connection(conn)?.send(kind, data)
     }
 
@@ -168,9 +179,8 @@ impl InstanceContext {
     /// [`LappsSendError::Invalid`] with the rule it breaks, or the [`SendError`] of
     /// [`send`](Self::send).
     pub fn send_lapps(&self, conn: ConnectionId, message: &Value) -> Result<(), LappsSendError> {
-        validate::outbound(message).map_err(LappsSendError::Invalid)?;
-        self.connection(conn)?
-            .send(DataKind::Binary, &cbor::to_vec(message))?;
+        let payload = lapps_payload(message)?;
+        self.connection(conn)?.send(DataKind::Binary, &payload)?;
         if message.get("cid").and_then(Value::as_i64) == Some(0) {
             self.answered(conn);
         }
@@ -178,9 +188,8 @@ impl InstanceContext {
     }
 
     /// Records that `conn` got a `cid` 0 message during the current callback, so that an
-    /// error in it does not add a −32603 response (spec §3.4). [`send_lapps`](Self::send_lapps)
-    /// does it by itself.
-    pub fn answered(&self, conn: ConnectionId) {
+    /// error in it does not add a −32603 response (spec §3.4).
+    fn answered(&self, conn: ConnectionId) {
         if self.0.current.get() == Some(conn) {
             self.0.answered.set(true);
         }
@@ -263,17 +272,6 @@ impl InstanceContext {
             "service callback failed"
         );
     }
-}
-
-/// Why [`InstanceContext::send_lapps`] or [`InstanceContext::bcast_send`] refused a message.
-#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
-pub enum LappsSendError {
-    /// The message breaks a rule of spec §4.6.
-    #[error("invalid LAppS message: {0}")]
-    Invalid(validate::OutboundError),
-    /// The connection or channel refused it.
-    #[error(transparent)]
-    Send(#[from] SendError),
 }
 
 /// Runs an instance until it is told to stop, then calls `on_shutdown`.

@@ -11,14 +11,14 @@ use std::sync::atomic::AtomicBool;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use lapps_lua::{InstanceEnv, Kind, LuaInstance, ServiceSpec};
+use lapps_lua::{InstanceEnv, Kind, LappsSendError, LuaInstance, ServiceSpec};
 
 use crate::builder::ServiceConfig;
 use crate::config::{Config, Protocol, ServiceSettings};
 use crate::instance::InstanceContext;
 use crate::service::{
     ConnectionId, DataKind, Disposition, Inbound, ReactiveService, Request, SendError,
-    ServiceError, ServiceFactory,
+    ServiceError, ServiceFactory, Value,
 };
 use crate::standalone::{StandaloneConfig, StandaloneFactory, StandaloneService};
 
@@ -191,7 +191,13 @@ struct ContextHost(InstanceContext);
 
 impl lapps_lua::Host for ContextHost {
     fn send(&self, handler: u64, kind: DataKind, data: &[u8]) -> Result<(), SendError> {
-        self.0.send(ConnectionId(handler), kind, data)
+        // `ws:send` checked text as UTF-8 already: once per message is enough.
+        self.0.send_checked(ConnectionId(handler), kind, data)
+    }
+
+    fn send_lapps(&self, handler: u64, message: &Value) -> Result<(), LappsSendError> {
+        // Through the context, which notes a `cid` 0 answer for the −32603 rule.
+        self.0.send_lapps(ConnectionId(handler), message)
     }
 
     fn close(&self, handler: u64, code: u16, reason: &str) -> Result<(), SendError> {
@@ -246,7 +252,7 @@ impl ReactiveService for Reactive {
 
     async fn on_request(
         &mut self,
-        ctx: &InstanceContext,
+        _: &InstanceContext,
         conn: ConnectionId,
         request: Request,
     ) -> Result<Disposition, ServiceError> {
@@ -257,12 +263,7 @@ impl ReactiveService for Reactive {
         {
             Ok(true) => Ok(Disposition::Keep),
             Ok(false) => Ok(Disposition::Close),
-            Err((error, answered)) => {
-                if answered {
-                    ctx.answered(conn);
-                }
-                Err(error.into())
-            }
+            Err(error) => Err(error.into()),
         }
     }
 

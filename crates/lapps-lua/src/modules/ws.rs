@@ -10,24 +10,18 @@
 
 use std::rc::Rc;
 
-use lapps_proto::lapps::{cbor, validate};
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::args::{failure, id, skip_self, success};
 use crate::env::InstanceEnv;
 use crate::host::DataKind;
-use crate::instance::Replies;
 use crate::modules::nljson;
 
 const SEND_USAGE: &str = "usage: ws:send(handler, message) or ws:send(handler, opcode, data)";
 const CLOSE_USAGE: &str = "usage: ws:close(handler, code [, reason])";
 
 /// Builds the `ws` table.
-pub(crate) fn install(
-    lua: &Lua,
-    env: &Rc<InstanceEnv>,
-    replies: Rc<Replies>,
-) -> mlua::Result<Table> {
+pub(crate) fn install(lua: &Lua, env: &Rc<InstanceEnv>) -> mlua::Result<Table> {
     let ws = lua.create_table()?;
     let host_env = Rc::clone(env);
     ws.set(
@@ -38,7 +32,7 @@ pub(crate) fn install(
                 return failure(lua, SEND_USAGE);
             };
             match args.len() {
-                2 => send_lapps(lua, &host_env, &replies, handler, &args[1]),
+                2 => send_lapps(lua, &host_env, handler, &args[1]),
                 3 => send_raw(lua, &host_env, handler, &args[1], &args[2]),
                 _ => failure(lua, SEND_USAGE),
             }
@@ -117,7 +111,6 @@ fn send_raw(
 fn send_lapps(
     lua: &Lua,
     env: &InstanceEnv,
-    replies: &Replies,
     handler: u64,
     message: &Value,
 ) -> mlua::Result<MultiValue> {
@@ -125,17 +118,8 @@ fn send_lapps(
         Ok(message) => message,
         Err(e) => return failure(lua, &format!("invalid LAppS message: {e}")),
     };
-    if let Err(e) = validate::outbound(&message) {
-        return failure(lua, &format!("invalid LAppS message: {e}"));
-    }
-    let payload = cbor::to_vec(&message);
-    match env.host.send(handler, DataKind::Binary, &payload) {
-        Ok(()) => {
-            if message.get("cid").and_then(crate::Value::as_i64) == Some(0) {
-                replies.sent_cid0(handler);
-            }
-            Ok(success())
-        }
+    match env.host.send_lapps(handler, &message) {
+        Ok(()) => Ok(success()),
         Err(e) => failure(lua, &e.to_string()),
     }
 }
