@@ -1,0 +1,3 @@
+//! Echo peer (issue 5). Work in progress.
+
+fn main() {}
