@@ -188,6 +188,7 @@ start_server() {
     tungstenite-tls) cmd=("$bin/peer-tungstenite-tls" 127.0.0.1:0 "$work/cert.pem" "$work/key.pem") ;;
     *) die "no server named $name" ;;
     esac
+    : >"$logfile" # before the server opens it, so the wait below can read it at once
     taskset -c "$SERVER_CPU" "${cmd[@]}" 2>"$logfile" &
     server_pid=$!
     local i addr=""
