@@ -69,35 +69,11 @@ async fn run_local(args: &BcastArgs, progress: &Progress) -> Result<BcastReport,
         },
     )
     .await;
-    let publisher = tokio::time::timeout(OPEN_TIMEOUT, Ws::connect(&target, connections, 0))
-        .await
-        .unwrap_or(Err(ClientError::Timeout(OPEN_TIMEOUT)))
-        .map_err(|e| format!("{}: the publisher connection: {e}", target.addr()))?;
     let open = opened.items.len();
     let shared = Rc::new(Shared::new(args.window as usize, open));
-    let mut subscribers = JoinSet::new();
-    for (index, ws) in opened.items.into_iter().enumerate() {
-        let subscriber = Subscriber {
-            ws,
-            shared: Rc::clone(&shared),
-            errors: Rc::clone(&errors),
-            peer: target.addr(),
-            index,
-            size: args.size,
-        };
-        subscribers.spawn_local(subscriber.run());
+    if open > 0 {
+        broadcast(args, &target, &shared, &errors, opened.items, progress).await?;
     }
-    let publisher = Publisher {
-        ws: publisher,
-        shared: Rc::clone(&shared),
-        errors: Rc::clone(&errors),
-        size: args.size,
-        count: args.messages,
-    };
-    let publisher = tokio::task::spawn_local(publisher.run());
-    drive(args, &shared, &publisher, progress).await;
-    let _ = publisher.await;
-    join_within(&mut subscribers, GRACE, &errors).await;
     progress.finish();
     let histogram = shared.histogram.borrow();
     let seconds = report::seconds(shared.measured());
@@ -117,6 +93,46 @@ async fn run_local(args: &BcastArgs, progress: &Progress) -> Result<BcastReport,
         errors: errors.count(),
         error_samples: errors.samples(),
     })
+}
+
+/// Starts the subscribers' tasks and the publisher, runs the phases and waits for the end.
+async fn broadcast(
+    args: &BcastArgs,
+    target: &Target,
+    shared: &Rc<Shared>,
+    errors: &Rc<ErrorLog>,
+    subscribers: Vec<Ws>,
+    progress: &Progress,
+) -> Result<(), BoxError> {
+    let index = args.connections as usize;
+    let publisher = tokio::time::timeout(OPEN_TIMEOUT, Ws::connect(target, index, 0))
+        .await
+        .unwrap_or(Err(ClientError::Timeout(OPEN_TIMEOUT)))
+        .map_err(|e| format!("{}: the publisher connection: {e}", target.addr()))?;
+    let mut tasks = JoinSet::new();
+    for (index, ws) in subscribers.into_iter().enumerate() {
+        let subscriber = Subscriber {
+            ws,
+            shared: Rc::clone(shared),
+            errors: Rc::clone(errors),
+            peer: target.addr(),
+            index,
+            size: args.size,
+        };
+        tasks.spawn_local(subscriber.run());
+    }
+    let publisher = Publisher {
+        ws: publisher,
+        shared: Rc::clone(shared),
+        errors: Rc::clone(errors),
+        size: args.size,
+        count: args.messages,
+    };
+    let publisher = tokio::task::spawn_local(publisher.run());
+    drive(args, shared, &publisher, progress).await;
+    let _ = publisher.await;
+    join_within(&mut tasks, GRACE, errors).await;
+    Ok(())
 }
 
 /// Runs the phases; the publisher ends the measurement by itself in a counted run.

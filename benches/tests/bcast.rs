@@ -58,3 +58,17 @@ async fn timed_broadcasts_with_warmup() -> TestResult {
     })
     .await?
 }
+
+#[tokio::test]
+async fn no_subscribers_is_a_quick_failure() -> TestResult {
+    timeout(TIMEOUT, async {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let url = format!("ws://{addr}/bcast_bench");
+        let started = std::time::Instant::now();
+        let report = run(&["bcast", &url, "-c", "3", "-n", "10"]).await?;
+        assert_eq!((report.open, report.errors, report.deliveries), (0, 3, 0));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        Ok(())
+    })
+    .await?
+}
