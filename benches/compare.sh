@@ -134,6 +134,8 @@ for b in lapps lapps-load peer-tungstenite peer-fastwebsockets peer-tungstenite-
     [[ -x $bin/$b ]] || die "$bin/$b is missing (run without BUILD=0)"
 done
 
+# Other work on the machine skews the numbers; the report shows how busy it was.
+load_before=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
 stamp=$(date -u +%Y%m%d-%H%M%S)
 results=${RESULTS:-$target/compare/results-$stamp.jsonl}
 mkdir -p "$(dirname "$results")"
@@ -346,6 +348,7 @@ current-thread tokio runtime. Ratios are medians of per-round ratios (tls100x64:
 tungstenite-tls).
 
 - Machine: $(nproc) cores, ${cpu:-unknown CPU}, Linux $(uname -r)
+- Load average before the runs (1, 5, 15 min): $load_before
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - Commit: $commit
 - Command: \`ROUNDS=$ROUNDS DURATION=$DURATION benches/compare.sh${*:+ $*}\`
