@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 
 use bytes::{Buf, BytesMut};
 use lapps_tls::rustls::ServerConnection;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// A plain or TLS byte stream.
@@ -88,7 +89,18 @@ impl Transport {
     pub(crate) fn try_read(&mut self, dst: &mut BytesMut, limit: usize) -> io::Result<usize> {
         let Some(tls) = self.tls.as_deref_mut() else {
             dst.reserve(limit);
-            return self.stream.try_read_buf(dst);
+            let room = dst.capacity() - dst.len();
+            let n = self.stream.try_read_buf(dst)?;
+            if n > 0 && n < room {
+                // A read that did not fill the room it had emptied the socket's receive
+                // queue: forget the readiness now, so that the next read waits for the next
+                // edge instead of costing a system call that only says EAGAIN (tokio's own
+                // `poll_read` does the same).
+                let _ = self
+                    .stream
+                    .try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+            }
+            return Ok(n);
         };
         // Plaintext rustls already decrypted comes first.
         let (mut appended, mut eof) = drain_plaintext(tls, dst, limit)?;
