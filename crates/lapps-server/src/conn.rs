@@ -4,15 +4,16 @@
 //! One task per connection, on the worker thread of its instance. Output is corked: the
 //! frames a batch of service sends queued leave in one write.
 
+use std::future::{Future, poll_fn};
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use lapps_proto::{CloseCode, Connection, Event, Message, State};
-use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::instance::InstanceEvent;
 use crate::metrics::Initiator;
 use crate::registry::ConnShared;
 use crate::runtime::{ServiceRuntime, Shared};
@@ -22,6 +23,9 @@ use crate::transport::Transport;
 /// Reading stops for this turn after this many bytes, so one busy client cannot starve the
 /// others on its worker.
 const MAX_READ_BATCH: usize = 256 * 1024;
+
+/// The most one read asks for once `read_size` has grown (see [`Driver::read`]).
+const MAX_READ_SIZE: usize = 32 * 1024;
 
 /// An open connection and everything its task needs.
 #[derive(Debug)]
@@ -35,7 +39,7 @@ pub(crate) struct Open {
 
 /// Runs an open connection until it ends, then tells everyone.
 pub(crate) async fn run(open: Open, st: Arc<Shared>) {
-    let shutdown = st.shutdown.subscribe();
+    let read_size = st.settings.input_buffer_size;
     let mut driver = Driver {
         transport: open.transport,
         codec: open.codec,
@@ -47,6 +51,8 @@ pub(crate) async fn run(open: Open, st: Arc<Shared>) {
         closing_since: None,
         paused: false,
         stalled_since: None,
+        published_in_flight: 0,
+        read_size,
         close_written: false,
         failed: false,
         ended: None,
@@ -62,7 +68,7 @@ pub(crate) async fn run(open: Open, st: Arc<Shared>) {
     drop(pipelined);
     let sleep = tokio::time::sleep_until(far_future());
     tokio::pin!(sleep);
-    let abandoned = match driver.drive(shutdown, sleep.as_mut()).await {
+    let abandoned = match driver.drive(sleep.as_mut()).await {
         Ok(abandoned) => abandoned,
         Err(error) => {
             tracing::debug!(conn = %driver.shared.id, %error, "connection transport failed");
@@ -85,8 +91,12 @@ struct Driver {
     closing_since: Option<Instant>,
     /// Reading was paused at the last turn of the loop (spec §5.13, or an outbound backlog).
     paused: bool,
-    /// The stall timer's start as of this turn (spec §5.12), read under the turn's one lock.
+    /// The stall timer's start as of this turn (spec §5.12), read under the turn's lock.
     stalled_since: Option<std::time::Instant>,
+    /// The unwritten output last published to senders (`Outbound::in_flight`).
+    published_in_flight: usize,
+    /// How much the next read asks for (see [`read`](Self::read)).
+    read_size: usize,
     /// A Close is written to the transport: data frames are dropped from now on.
     close_written: bool,
     /// The peer broke the protocol; the Close goes out once earlier replies are queued.
@@ -98,12 +108,17 @@ struct Driver {
 impl Driver {
     /// Runs the connection until it ends; returns true if the closing timeout ran out, in
     /// which case the socket is dropped rather than flushed.
-    async fn drive(
-        &mut self,
-        mut shutdown: watch::Receiver<bool>,
-        mut sleep: std::pin::Pin<&mut Sleep>,
-    ) -> io::Result<bool> {
-        let mut deadline = far_future();
+    ///
+    /// Each turn of the loop moves queued output to the socket, then waits for whatever can
+    /// happen next (input, room to write, the doorbell, a timer) in one hand-written
+    /// poll that reports every source that is ready, so one busy source never starves another
+    /// and a turn costs no futures built and dropped.
+    async fn drive(&mut self, mut sleep: Pin<&mut Sleep>) -> io::Result<bool> {
+        // The deadline the timer is set to. It is moved earlier at once and later only once it
+        // fires (then `on_timer` finds nothing due and it is set again): every message moves
+        // the idle deadline, and a timer reset per message would cost more than the odd
+        // early wake-up.
+        let mut armed = far_future();
         loop {
             self.pump_output()?;
             match self.transport.try_flush() {
@@ -123,7 +138,8 @@ impl Driver {
                 // The close handshake is over (or failed): the server closes first.
                 return Ok(false);
             }
-            if *shutdown.borrow() && self.codec.state() == State::Open && !self.failed {
+            // The shutdown rings every connection's doorbell after it sets the flag.
+            if self.st.is_shutting_down() && self.codec.state() == State::Open && !self.failed {
                 self.begin_close(CloseCode::GOING_AWAY, "server shutdown");
                 continue;
             }
@@ -136,52 +152,87 @@ impl Driver {
             }
             self.paused = paused;
             let next = self.next_deadline();
-            if next != deadline {
-                deadline = next;
-                sleep.as_mut().reset(deadline);
+            if next < armed {
+                armed = next;
+                sleep.as_mut().reset(armed);
             }
             let can_read = !paused && !self.failed;
             let wants_write = self.transport.wants_write();
-            tokio::select! {
-                ready = self.transport.readable(), if can_read => {
-                    ready?;
-                    if self.read()? == 0 {
-                        // The peer is done sending, but may still read: what the codec queued
-                        // in answer to the last bytes (the reply to a Close that came with the
-                        // end of the stream) goes out with the final flush.
-                        self.pump_output()?;
-                        return Ok(false);
-                    }
+            let ready = poll_fn(|cx| {
+                // The doorbell first: polling it clears it, and a ring that comes while this
+                // turn runs is kept for the next.
+                let mut ready = Ready {
+                    woken: self.shared.wake.poll(cx).is_ready(),
+                    ..Ready::default()
+                };
+                if can_read && let Poll::Ready(result) = self.transport.poll_read_ready(cx) {
+                    ready.readable = Some(result);
                 }
-                ready = self.transport.writable(), if wants_write => ready?,
-                () = self.shared.wake.notified() => {}
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        // The server is gone: behave as at shutdown.
-                        shutdown = watch::channel(true).1;
-                    }
+                if wants_write && let Poll::Ready(result) = self.transport.poll_write_ready(cx) {
+                    ready.writable = Some(result);
                 }
-                () = &mut sleep => {
-                    if self.on_timer() {
-                        return Ok(true);
-                    }
+                ready.timer = sleep.as_mut().poll(cx).is_ready();
+                if ready.any() {
+                    Poll::Ready(ready)
+                } else {
+                    Poll::Pending
                 }
+            })
+            .await;
+            if let Some(result) = ready.writable {
+                result?;
+            }
+            if let Some(result) = ready.readable {
+                result?;
+                if self.read()? == 0 {
+                    // The peer is done sending, but may still read: what the codec queued in
+                    // answer to the last bytes (the reply to a Close that came with the end of
+                    // the stream) goes out with the final flush.
+                    self.pump_output()?;
+                    return Ok(false);
+                }
+            }
+            if ready.timer {
+                if self.on_timer() {
+                    return Ok(true);
+                }
+                // Fired: set it again at the next turn, whatever the deadline.
+                armed = far_future();
+                sleep.as_mut().reset(armed);
             }
         }
     }
 
     /// Reads what is available and processes it; returns 0 at end of stream.
+    ///
+    /// The first read of a turn asks for `read_size` bytes: `input_buffer_size` to begin
+    /// with, doubled (up to [`MAX_READ_SIZE`]) after a read that filled it, halved after one
+    /// that used under a quarter. Large messages take a few system calls, not one per
+    /// `input_buffer_size` bytes. The receive buffer comes from the worker's pool and goes
+    /// back to it once everything in it was decoded.
     fn read(&mut self) -> io::Result<usize> {
-        let size = self.st.settings.input_buffer_size;
+        let base = self.st.settings.input_buffer_size;
+        let rx = self.codec.recv_buffer();
+        if rx.capacity() == 0 {
+            *rx = buffers::take();
+        }
         let mut total = 0;
         let mut eof = false;
         while total < MAX_READ_BATCH {
-            match self.transport.try_read(self.codec.recv_buffer(), size) {
+            let want = self.read_size;
+            match self.transport.try_read(self.codec.recv_buffer(), want) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
-                Ok(n) => total += n,
+                Ok(n) => {
+                    total += n;
+                    if n >= want {
+                        self.read_size = (want * 2).min(MAX_READ_SIZE.max(base));
+                    } else if n < want / 4 {
+                        self.read_size = (want / 2).max(base);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
@@ -190,6 +241,10 @@ impl Driver {
             self.last_rx = Instant::now();
             self.ping_at = self.next_ping(self.last_rx);
             self.process_input();
+        }
+        let rx = self.codec.recv_buffer();
+        if rx.is_empty() {
+            buffers::give(std::mem::take(rx));
         }
         self.codec.release_buffers();
         Ok(if eof { 0 } else { total.max(1) })
@@ -233,8 +288,7 @@ impl Driver {
                     return;
                 }
                 self.shared.metrics.record_received(inbound.data.len());
-                self.shared
-                    .deliver(InstanceEvent::Message(self.shared.id, inbound));
+                self.shared.deliver(inbound);
             }
             Event::Ping(_) | Event::Pong(_) => {}
             Event::Closed(frame) => {
@@ -252,13 +306,16 @@ impl Driver {
     /// Moves queued output into the transport: the service's frames, a close it asked for,
     /// then what the codec queued (pongs, Close frames).
     fn pump_output(&mut self) -> io::Result<()> {
-        let (frames, close) = {
+        let close = {
             let mut out = self.shared.outbound();
-            (out.frames.split(), out.close.take())
+            self.stalled_since = out.stalled_since;
+            if self.close_written {
+                out.frames.clear();
+            } else if !out.frames.is_empty() {
+                self.transport.queue_frames(&mut out.frames)?;
+            }
+            out.close.take()
         };
-        if !frames.is_empty() && !self.close_written {
-            self.transport.queue(&frames)?;
-        }
         if let Some((code, reason)) = close {
             self.begin_close(code, &reason);
         }
@@ -297,9 +354,15 @@ impl Driver {
 
     /// Publishes how much output is still unwritten, starts the stall timer while
     /// `backlogged`, ends a stall once the output drained, and keeps the stall's start for
-    /// [`next_deadline`](Self::next_deadline): one lock per turn of the loop.
+    /// [`next_deadline`](Self::next_deadline). Takes the lock only when one of these changed.
     fn account_in_flight(&mut self, backlogged: bool) {
         let pending = self.transport.pending_len();
+        if pending == self.published_in_flight && !backlogged && self.stalled_since.is_none() {
+            // Nothing to publish, no stall to start or end (a stall a sender started since
+            // `pump_output` looked comes with queued frames, hence a wake and another turn).
+            return;
+        }
+        self.published_in_flight = pending;
         let mut out = self.shared.outbound();
         out.in_flight = pending;
         if pending == 0 && out.frames.is_empty() {
@@ -395,6 +458,59 @@ impl Driver {
             let grace = self.st.settings.handshake_timeout;
             let _ = tokio::time::timeout(grace, self.transport.shutdown()).await;
         }
+    }
+}
+
+/// What one wait of [`Driver::drive`] found ready.
+#[derive(Default)]
+struct Ready {
+    woken: bool,
+    readable: Option<io::Result<()>>,
+    writable: Option<io::Result<()>>,
+    timer: bool,
+}
+
+impl Ready {
+    fn any(&self) -> bool {
+        self.woken || self.readable.is_some() || self.writable.is_some() || self.timer
+    }
+}
+
+/// The worker's spare receive buffers. A connection holds one only while it has undecoded
+/// input (design §2: idle connections hold no buffers), and a busy worker does not allocate
+/// one per read.
+mod buffers {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+
+    /// Spare buffers kept per worker thread.
+    const KEEP: usize = 64;
+    /// Larger buffers (grown for a large message) go back to the allocator.
+    const MAX_KEPT_CAPACITY: usize = 64 * 1024;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A spare buffer, or an empty one (the read reserves what it needs).
+    pub(super) fn take() -> BytesMut {
+        SPARE.with_borrow_mut(Vec::pop).unwrap_or_default()
+    }
+
+    /// Keeps an empty buffer for the next read on this worker. A buffer that still backs a
+    /// message being handled is kept too: once that message is dropped, the next `reserve`
+    /// reuses the whole allocation.
+    pub(super) fn give(buffer: BytesMut) {
+        debug_assert!(buffer.is_empty());
+        if buffer.capacity() == 0 || buffer.capacity() > MAX_KEPT_CAPACITY {
+            return;
+        }
+        SPARE.with_borrow_mut(|spare| {
+            if spare.len() < KEEP {
+                spare.push(buffer);
+            }
+        });
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) enum InstanceEvent {
     /// A connection was bound to the instance.
     Bound(Arc<ConnShared>),
     /// A complete message from a bound connection.
-    Message(ConnectionId, Inbound),
+    Message(Arc<ConnShared>, Inbound),
     /// A bound connection closed; `on_disconnect` follows.
     Disconnect(ConnectionId),
     /// Stop after the events already queued: `on_shutdown`, then the task ends.
@@ -82,6 +82,8 @@ struct ContextInner {
     metrics: Arc<ServiceMetrics>,
     /// The connections bound to this instance: the fast path of a reply.
     bound: RefCell<HashMap<ConnectionId, Arc<ConnShared>>>,
+    /// The connection whose message is being handled: the fastest path of a reply.
+    serving: RefCell<Option<Arc<ConnShared>>>,
     /// The connection whose message is being handled, and whether it got a `cid` 0 message.
     current: Cell<Option<ConnectionId>>,
     answered: Cell<bool>,
@@ -111,6 +113,7 @@ impl InstanceContext {
             shared,
             metrics,
             bound: RefCell::new(HashMap::new()),
+            serving: RefCell::new(None),
             current: Cell::new(None),
             answered: Cell::new(false),
         }))
@@ -253,6 +256,11 @@ impl InstanceContext {
     }
 
     fn connection(&self, conn: ConnectionId) -> Result<Arc<ConnShared>, SendError> {
+        if let Some(shared) = self.0.serving.borrow().as_ref()
+            && shared.id == conn
+        {
+            return Ok(Arc::clone(shared));
+        }
         if let Some(shared) = self.0.bound.borrow().get(&conn) {
             return Ok(Arc::clone(shared));
         }
@@ -287,17 +295,18 @@ pub(crate) async fn run(
             InstanceEvent::Bound(conn) => {
                 ctx.0.bound.borrow_mut().insert(conn.id, conn);
             }
-            InstanceEvent::Message(id, message) => {
-                let conn = ctx.0.bound.borrow().get(&id).cloned();
+            InstanceEvent::Message(conn, message) => {
+                let id = conn.id;
+                // Replies to the connection being served skip the lookup in `bound`.
+                *ctx.0.serving.borrow_mut() = Some(Arc::clone(&conn));
                 let close = match protocol {
                     Protocol::Raw => on_raw(service.as_mut(), &ctx, id, message).await,
                     Protocol::LAppS => on_lapps(service.as_mut(), &ctx, id, &message.data).await,
                 };
+                *ctx.0.serving.borrow_mut() = None;
                 // Counted as handled only now, after any reply was queued.
-                if let Some(conn) = &conn {
-                    conn.delivered();
-                }
-                if let (true, Some(conn)) = (close, conn) {
+                conn.delivered();
+                if close {
                     // spec §3.4: `false` or a raised error closes with 1011.
                     let _ = conn
                         .request_close(lapps_proto::CloseCode::INTERNAL_ERROR, "internal error");

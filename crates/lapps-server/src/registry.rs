@@ -11,17 +11,19 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use futures_util::task::AtomicWaker;
 use lapps_proto::frame::encode_message;
 use lapps_proto::{CloseCode, OpCode};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use crate::bcast::Channels;
 use crate::instance::{InstanceEvent, InstanceLoad};
 use crate::metrics::ServiceMetrics;
-use crate::service::{ConnectionId, DataKind, SendError};
+use crate::service::{ConnectionId, DataKind, Inbound, SendError};
 
 /// Handlers are unique for the life of the process (spec §3.3), across servers.
 static NEXT_HANDLER: AtomicU64 = AtomicU64::new(1);
@@ -56,6 +58,15 @@ impl Registry {
         lock(self.shard(id)).get(&id.0).cloned()
     }
 
+    /// Rings every open connection's doorbell.
+    pub(crate) fn wake_all(&self) {
+        for shard in &self.shards {
+            for conn in lock(shard).values() {
+                conn.wake.wake();
+            }
+        }
+    }
+
     fn shard(&self, id: ConnectionId) -> &Mutex<HashMap<u64, Arc<ConnShared>>> {
         // The remainder is below SHARDS, so it fits any usize.
         &self.shards[usize::try_from(id.0 % SHARDS as u64).unwrap_or(0)]
@@ -72,7 +83,7 @@ pub(crate) struct ConnShared {
     outbound: Mutex<Outbound>,
     /// Wakes the connection's task: output was queued, a close was requested, or the
     /// instance caught up with the connection's messages.
-    pub(crate) wake: Notify,
+    pub(crate) wake: Wake,
     /// The handler is stale: sends fail and `on_disconnect` is queued (spec §3.4).
     closed: AtomicBool,
     /// Messages of this connection waiting in its instance's queue.
@@ -121,7 +132,7 @@ impl ConnShared {
                 limit,
                 fragment_size,
             }),
-            wake: Notify::new(),
+            wake: Wake::default(),
             closed: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
             channels,
@@ -166,7 +177,7 @@ impl ConnShared {
         encode(&mut out);
         drop(out);
         self.metrics.record_sent(len);
-        self.wake.notify_one();
+        self.wake.wake();
         Ok(())
     }
 
@@ -185,7 +196,7 @@ impl ConnShared {
             return Err(SendError::Closed);
         }
         lock(&self.outbound).close = Some((code, reason.to_owned()));
-        self.wake.notify_one();
+        self.wake.wake();
         Ok(())
     }
 
@@ -213,10 +224,12 @@ impl ConnShared {
     }
 
     /// Queues a message for the instance; counts it as pending.
-    pub(crate) fn deliver(&self, event: InstanceEvent) {
+    pub(crate) fn deliver(self: &Arc<Self>, message: Inbound) {
         self.pending.fetch_add(1, Ordering::AcqRel);
         self.load.queued.fetch_add(1, Ordering::Relaxed);
-        let _ = self.instance.send(event);
+        let _ = self
+            .instance
+            .send(InstanceEvent::Message(Arc::clone(self), message));
     }
 
     /// The instance took one of this connection's messages.
@@ -226,7 +239,7 @@ impl ConnShared {
         if before == MAX_PENDING_MESSAGES + 1 || before == 1 {
             // Back under the bound, the task may read again; at zero, a Close held back for
             // the replies to earlier messages may go.
-            self.wake.notify_one();
+            self.wake.wake();
         }
     }
 
@@ -238,6 +251,40 @@ impl ConnShared {
     /// Returns true while the connection must not be read (spec §5.13).
     pub(crate) fn reading_paused(&self) -> bool {
         self.pending.load(Ordering::Acquire) > MAX_PENDING_MESSAGES
+    }
+}
+
+/// A connection task's doorbell: any thread rings it, the task polls it.
+///
+/// Rings between two polls coalesce into one wake-up, and a ring costs one atomic swap when
+/// the task has already been woken: a batch of sends to one connection wakes its task once.
+#[derive(Debug, Default)]
+pub(crate) struct Wake {
+    rung: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Wake {
+    /// Rings: the task's next poll returns ready.
+    pub(crate) fn wake(&self) {
+        if !self.rung.swap(true, Ordering::AcqRel) {
+            self.waker.wake();
+        }
+    }
+
+    /// Returns ready, and clears the bell, if it rang since the last ready poll; otherwise
+    /// registers the task to be woken by the next ring.
+    pub(crate) fn poll(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.rung.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A ring between the check and the registration found no waker to wake.
+        if self.rung.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 

@@ -37,6 +37,8 @@ impl ShutdownHandle {
     /// shutdown", instances stopped after their connections. Idempotent.
     pub fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
+        // Connection tasks look at the flag on their next turn; ring them all to take one.
+        self.shared.registry.wake_all();
     }
 }
 

@@ -7,6 +7,7 @@
 //! the same corking.
 
 use std::io::{self, Read, Write};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
 use lapps_tls::rustls::ServerConnection;
@@ -96,9 +97,9 @@ impl Transport {
                 // queue: forget the readiness now, so that the next read waits for the next
                 // edge instead of costing a system call that only says EAGAIN (tokio's own
                 // `poll_read` does the same).
-                let _ = self
-                    .stream
-                    .try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+                let _ = self.stream.try_io(Interest::READABLE, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
             }
             return Ok(n);
         };
@@ -137,6 +138,18 @@ impl Transport {
             self.out.extend_from_slice(data);
             Ok(())
         }
+    }
+
+    /// Queues the frames in `frames` and leaves it empty. Plain connections take the buffer
+    /// itself when nothing else is queued: no copy.
+    pub(crate) fn queue_frames(&mut self, frames: &mut BytesMut) -> io::Result<()> {
+        if self.tls.is_none() && self.out.is_empty() {
+            std::mem::swap(&mut self.out, frames);
+            return Ok(());
+        }
+        // Taken, not cleared: an idle connection's outbound queue holds no memory.
+        let frames = std::mem::take(frames);
+        self.queue(&frames)
     }
 
     /// Returns true while queued bytes are waiting for the socket.
@@ -194,6 +207,19 @@ impl Transport {
         }
     }
 
+    /// Polls for input: ready when the socket is, or when rustls holds decrypted data.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.tls.as_deref().is_some_and(|tls| !tls.wants_read()) {
+            return Poll::Ready(Ok(()));
+        }
+        self.stream.poll_read_ready(cx)
+    }
+
+    /// Polls for room in the socket's send buffer.
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_write_ready(cx)
+    }
+
     pub(crate) async fn readable(&self) -> io::Result<()> {
         if let Some(tls) = self.tls.as_deref() {
             // Decrypted data may already be waiting in rustls.
@@ -203,10 +229,6 @@ impl Transport {
             return Ok(());
         }
         self.stream.readable().await
-    }
-
-    pub(crate) async fn writable(&self) -> io::Result<()> {
-        self.stream.writable().await
     }
 
     /// Sends TLS `close_notify` (if TLS) and shuts down the write side.
