@@ -13,6 +13,10 @@ use lapps_server::{Server, ServerBuilder, listen_address, lua};
 
 use crate::args::{Args, Command, ConfigSource};
 
+/// mimalloc, not glibc's malloc: see docs/performance.md, "Allocator".
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(error) = logging::init(&args) {
