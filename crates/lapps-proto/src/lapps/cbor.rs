@@ -1,8 +1,13 @@
 //! CBOR (RFC 8949) to and from [`Value`], with the mapping of spec §4.8.
 //!
-//! Headers are read and written by `ciborium-ll`; this module applies the LAppS rules on top:
-//! one item and nothing after it, at most [`MAX_DEPTH`] levels of arrays and maps, text map
-//! keys, valid UTF-8, and the value mapping below.
+//! The decoder reads the input slice directly, with the LAppS rules: one item and nothing after
+//! it, at most [`MAX_DEPTH`] levels of arrays and maps, text map keys, valid UTF-8, and the
+//! value mapping below. It replaced a decoder built on `ciborium-ll`'s pull parser, which cost
+//! twice as much per message (issue 5); `tests/cbor_differential.rs` checks that both give the
+//! same value or the same error detail for any input. The encoder writes heads itself too; only
+//! non-integral floats go through `ciborium-ll`, which picks their shortest lossless width.
+//! [`encode_head`], [`encode_text`], [`encode_bytes`] and [`encode_number`] are the pieces, for
+//! callers that encode documents they hold in another form.
 //!
 //! | CBOR | [`Value`] |
 //! | --- | --- |
@@ -22,7 +27,7 @@
 //! bits (RFC 8949 §4.2.2 "preferred serialization"; spec §4.8 allows it), so `0.5` takes three
 //! bytes and `0.1` nine.
 
-use ciborium_ll::{Decoder, Encoder, Header, simple};
+use ciborium_ll::Encoder;
 
 use super::{Number, Value};
 
@@ -50,8 +55,8 @@ pub struct DecodeError(pub String);
 /// other than true, false, null and undefined.
 pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut reader = Reader {
-        decoder: Decoder::from(bytes),
-        len: bytes.len(),
+        input: bytes,
+        pos: 0,
     };
     let value = reader.item(0)?;
     if reader.remaining() != 0 {
@@ -69,41 +74,122 @@ pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// their exact value. Lengths are always definite.
 pub fn encode(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Null => push(out, Header::Simple(simple::NULL)),
-        Value::Bool(false) => push(out, Header::Simple(simple::FALSE)),
-        Value::Bool(true) => push(out, Header::Simple(simple::TRUE)),
-        Value::Number(n) => push(out, number_header(*n)),
-        Value::String(text) => {
-            push(out, Header::Text(Some(text.len())));
-            out.extend_from_slice(text.as_bytes());
-        }
-        Value::Binary(bytes) => {
-            push(out, Header::Bytes(Some(bytes.len())));
-            out.extend_from_slice(bytes);
-        }
+        Value::Null => out.push(NULL),
+        Value::Bool(false) => out.push(FALSE),
+        Value::Bool(true) => out.push(TRUE),
+        Value::Number(n) => encode_number(*n, out),
+        Value::String(text) => encode_text(text, out),
+        Value::Binary(bytes) => encode_bytes(bytes, out),
         Value::Array(items) => {
-            push(out, Header::Array(Some(items.len())));
+            encode_head(out, ARRAY, items.len() as u64);
             for item in items {
                 encode(item, out);
             }
         }
         Value::Object(members) => {
-            push(out, Header::Map(Some(members.len())));
+            encode_head(out, MAP, members.len() as u64);
             for (key, member) in members {
-                push(out, Header::Text(Some(key.len())));
-                out.extend_from_slice(key.as_bytes());
+                encode_text(key, out);
                 encode(member, out);
             }
         }
     }
 }
 
-/// Encodes `value` into a new vector.
+/// Encodes `value` into a new vector of exactly its encoded length.
 pub fn to_vec(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(encoded_len(value));
     encode(value, &mut out);
     out
 }
+
+/// The number of bytes [`encode`] writes for `value`.
+pub fn encoded_len(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::Number(n) => number_len(*n),
+        Value::String(text) => head_len(text.len() as u64) + text.len(),
+        Value::Binary(bytes) => head_len(bytes.len() as u64) + bytes.len(),
+        Value::Array(items) => {
+            head_len(items.len() as u64) + items.iter().map(encoded_len).sum::<usize>()
+        }
+        Value::Object(members) => {
+            head_len(members.len() as u64)
+                + members
+                    .iter()
+                    .map(|(key, member)| {
+                        head_len(key.len() as u64) + key.len() + encoded_len(member)
+                    })
+                    .sum::<usize>()
+        }
+    }
+}
+
+/// Appends the head of a data item: major type `major` (the top three bits of the initial
+/// byte) with argument `arg` in its shortest form (RFC 8949 §3, §4.2.1).
+pub fn encode_head(out: &mut Vec<u8>, major: u8, arg: u64) {
+    if let Ok(small @ 0..24) = u8::try_from(arg) {
+        out.push(major | small);
+    } else if let Ok(arg) = u8::try_from(arg) {
+        out.extend_from_slice(&[major | ARG_1, arg]);
+    } else if let Ok(arg) = u16::try_from(arg) {
+        let [a, b] = arg.to_be_bytes();
+        out.extend_from_slice(&[major | ARG_2, a, b]);
+    } else if let Ok(arg) = u32::try_from(arg) {
+        let [a, b, c, d] = arg.to_be_bytes();
+        out.extend_from_slice(&[major | ARG_4, a, b, c, d]);
+    } else {
+        out.push(major | ARG_8);
+        out.extend_from_slice(&arg.to_be_bytes());
+    }
+}
+
+/// Appends a text string.
+pub fn encode_text(text: &str, out: &mut Vec<u8>) {
+    encode_head(out, TEXT, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Appends a byte string.
+pub fn encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    encode_head(out, BYTES, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Appends a number: an integer in its shortest form, a float with an integral value in
+/// [−2^63, 2^64) as that integer, any other float in the shortest lossless width.
+pub fn encode_number(n: Number, out: &mut Vec<u8>) {
+    let n = match n {
+        Number::Float(f) => Number::from_f64(f),
+        integer => integer,
+    };
+    match n {
+        Number::Int(i) if i >= 0 => encode_head(out, UNSIGNED, i.unsigned_abs()),
+        // CBOR stores −1 − i, which is !i: non-negative when i is negative.
+        Number::Int(i) => encode_head(out, NEGATIVE, (!i).unsigned_abs()),
+        Number::UInt(u) => encode_head(out, UNSIGNED, u),
+        Number::Float(f) => push(out, ciborium_ll::Header::Float(f)),
+    }
+}
+
+/// The major types, as the top three bits of an initial byte (RFC 8949 §3.1).
+pub const UNSIGNED: u8 = 0 << 5;
+/// Major type 1, a negative integer.
+pub const NEGATIVE: u8 = 1 << 5;
+/// Major type 2, a byte string.
+pub const BYTES: u8 = 2 << 5;
+/// Major type 3, a text string.
+pub const TEXT: u8 = 3 << 5;
+/// Major type 4, an array.
+pub const ARRAY: u8 = 4 << 5;
+/// Major type 5, a map.
+pub const MAP: u8 = 5 << 5;
+/// The simple value `false`.
+pub const FALSE: u8 = 0xf4;
+/// The simple value `true`.
+pub const TRUE: u8 = 0xf5;
+/// The simple value `null`.
+pub const NULL: u8 = 0xf6;
 
 impl DecodeError {
     fn new(detail: &str) -> Self {
@@ -111,11 +197,25 @@ impl DecodeError {
     }
 }
 
-/// The decoding state: the `ciborium-ll` pull decoder over the whole input.
+/// One decoded head: what `ciborium-ll` calls a header, with the same meaning.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Header {
+    Positive(u64),
+    Negative(u64),
+    Float(f64),
+    Simple(u8),
+    Tag,
+    Break,
+    Bytes(Option<usize>),
+    Text(Option<usize>),
+    Array(Option<usize>),
+    Map(Option<usize>),
+}
+
+/// The decoding state: the input and the position of the next byte to read.
 struct Reader<'a> {
-    decoder: Decoder<&'a [u8]>,
-    /// The input's length, to know what remains.
-    len: usize,
+    input: &'a [u8],
+    pos: usize,
 }
 
 impl Reader<'_> {
@@ -131,16 +231,16 @@ impl Reader<'_> {
             return Ok(match header {
                 // Spec §4.8: a tag is ignored and its content used. Tags are followed in this
                 // loop, not by recursion, so a long run of them costs no stack.
-                Header::Tag(_) => {
+                Header::Tag => {
                     header = self.header()?;
                     continue;
                 }
                 Header::Positive(n) => Value::Number(Number::from_u64(n)),
                 Header::Negative(n) => Value::Number(negative(n)),
                 Header::Float(f) => Value::Number(Number::Float(f)),
-                Header::Simple(simple::FALSE) => Value::Bool(false),
-                Header::Simple(simple::TRUE) => Value::Bool(true),
-                Header::Simple(simple::NULL | simple::UNDEFINED) => Value::Null,
+                Header::Simple(SIMPLE_FALSE) => Value::Bool(false),
+                Header::Simple(SIMPLE_TRUE) => Value::Bool(true),
+                Header::Simple(SIMPLE_NULL | SIMPLE_UNDEFINED) => Value::Null,
                 Header::Simple(other) => {
                     return Err(DecodeError(format!("unsupported simple value {other}")));
                 }
@@ -207,7 +307,7 @@ impl Reader<'_> {
     fn key(&mut self, mut header: Header) -> Result<String, DecodeError> {
         loop {
             match header {
-                Header::Tag(_) => header = self.header()?,
+                Header::Tag => header = self.header()?,
                 Header::Text(len) => return self.text(len),
                 // Spec §4.5 check 2: only text-string map keys.
                 _ => return Err(DecodeError::new("map key is not a text string")),
@@ -217,24 +317,31 @@ impl Reader<'_> {
 
     /// Reads a text string after its header.
     fn text(&mut self, len: Option<usize>) -> Result<String, DecodeError> {
-        let bytes = self.string(len, Kind::Text)?;
+        if let Some(len) = len {
+            // The common case: one definite string, checked and copied straight from the input.
+            let bytes = self.take(len)?;
+            return match utf8(bytes) {
+                Some(text) => Ok(text.to_owned()),
+                None => Err(DecodeError::new(INVALID_UTF8)),
+            };
+        }
+        let bytes = self.string(None, Kind::Text)?;
+        // Each chunk was checked, so the whole is valid too.
         String::from_utf8(bytes).map_err(|_| DecodeError::new(INVALID_UTF8))
     }
 
     /// Reads the content of a byte or text string after its header: one definite-length
     /// string, or the chunks of an indefinite-length one up to its break.
     fn string(&mut self, len: Option<usize>, kind: Kind) -> Result<Vec<u8>, DecodeError> {
-        let mut out = Vec::new();
         if let Some(len) = len {
-            self.read(len, &mut out)?;
-            return Ok(out);
+            return Ok(self.take(len)?.to_vec());
         }
+        let mut out = Vec::new();
         loop {
-            let start = out.len();
-            match (self.header()?, kind) {
+            let chunk = match (self.header()?, kind) {
                 (Header::Break, _) => return Ok(out),
                 (Header::Bytes(Some(len)), Kind::Bytes) | (Header::Text(Some(len)), Kind::Text) => {
-                    self.read(len, &mut out)?;
+                    self.take(len)?
                 }
                 // RFC 8949 §3.2.3: chunks are definite-length strings of the same major type.
                 _ => {
@@ -243,62 +350,91 @@ impl Reader<'_> {
                          of the same type",
                     ));
                 }
-            }
+            };
             // RFC 8949 §3.2.3: a character may not be split between chunks, so each chunk of
             // a text string is valid UTF-8 on its own.
-            if kind == Kind::Text && std::str::from_utf8(&out[start..]).is_err() {
+            if kind == Kind::Text && utf8(chunk).is_none() {
                 return Err(DecodeError::new(INVALID_UTF8));
             }
+            out.extend_from_slice(chunk);
         }
     }
 
-    /// Appends the next `len` bytes of input to `out`.
-    fn read(&mut self, len: usize, out: &mut Vec<u8>) -> Result<(), DecodeError> {
-        // Checked before allocating, so a huge length header on a short input costs nothing.
+    /// The next `len` bytes of input.
+    fn take(&mut self, len: usize) -> Result<&[u8], DecodeError> {
+        // Checked before anything is allocated, so a huge length header on a short input
+        // costs nothing.
         if len > self.remaining() {
             return Err(DecodeError::new(UNEXPECTED_END));
         }
-        let start = out.len();
-        out.resize(start + len, 0);
-        // `ciborium-ll` reads a string's content through its segment API; a definite length
-        // is one segment, and one buffer of exactly its length takes it in one pull.
-        let mut segments = self.decoder.bytes(Some(len));
-        if let Some(mut segment) = segments.pull().map_err(cbor_error)? {
-            let mut filled = start;
-            while filled < out.len() {
-                match segment.pull(&mut out[filled..]).map_err(cbor_error)? {
-                    Some(chunk) if !chunk.is_empty() => filled += chunk.len(),
-                    _ => return Err(DecodeError::new(UNEXPECTED_END)),
-                }
-            }
-        }
-        Ok(())
+        let bytes = &self.input[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(bytes)
     }
 
-    /// Pulls the next header.
+    /// Pulls the next header (RFC 8949 §3): the initial byte, then an argument of 0, 1, 2, 4
+    /// or 8 bytes.
     fn header(&mut self) -> Result<Header, DecodeError> {
-        let start = self.decoder.offset();
-        let header = self.decoder.pull().map_err(cbor_error)?;
-        // RFC 8949 §3.3: a simple value below 32 in the two-byte form is not well-formed.
-        if matches!(header, Header::Simple(n) if n < 32) && self.decoder.offset() - start == 2 {
-            return Err(DecodeError(format!("malformed CBOR at byte {start}")));
-        }
-        Ok(header)
+        let start = self.pos;
+        let Some(&initial) = self.input.get(start) else {
+            return Err(DecodeError::new(UNEXPECTED_END));
+        };
+        let (major, minor) = (initial >> 5, initial & 0x1f);
+        let arg = match minor {
+            0..=23 => {
+                self.pos = start + 1;
+                Some(u64::from(minor))
+            }
+            24..=27 => {
+                let size = 1 << (minor - 24);
+                let Some(bytes) = self.input.get(start + 1..start + 1 + size) else {
+                    return Err(DecodeError::new(UNEXPECTED_END));
+                };
+                self.pos = start + 1 + size;
+                let mut be = [0; 8];
+                be[8 - size..].copy_from_slice(bytes);
+                Some(u64::from_be_bytes(be))
+            }
+            // RFC 8949 §3.2: the indefinite length (31), allowed on strings, arrays and maps
+            // and, on major type 7, the break code.
+            31 => {
+                self.pos = start + 1;
+                None
+            }
+            // RFC 8949 §3: additional information 28–30 is reserved and not well-formed.
+            _ => return Err(malformed(start)),
+        };
+        let len = |arg: Option<u64>| match arg {
+            None => Ok(None),
+            Some(n) => usize::try_from(n).map(Some).map_err(|_| malformed(start)),
+        };
+        Ok(match (major, arg) {
+            (0, Some(n)) => Header::Positive(n),
+            (1, Some(n)) => Header::Negative(n),
+            (2, arg) => Header::Bytes(len(arg)?),
+            (3, arg) => Header::Text(len(arg)?),
+            (4, arg) => Header::Array(len(arg)?),
+            (5, arg) => Header::Map(len(arg)?),
+            (6, Some(_)) => Header::Tag,
+            (7, None) => Header::Break,
+            #[expect(clippy::cast_possible_truncation, reason = "at most 23, or one byte")]
+            (7, Some(n)) => match minor {
+                // RFC 8949 §3.3: a simple value below 32 in the two-byte form is not
+                // well-formed.
+                24 if n < 32 => return Err(malformed(start)),
+                0..=24 => Header::Simple(n as u8),
+                25 => Header::Float(f16_to_f64(n as u16)),
+                26 => Header::Float(f64::from(f32::from_bits(n as u32))),
+                _ => Header::Float(f64::from_bits(n)),
+            },
+            // An indefinite length on an integer or a tag.
+            _ => return Err(malformed(start)),
+        })
     }
 
     /// The number of input bytes not yet read.
-    fn remaining(&mut self) -> usize {
-        self.len - self.decoder.offset()
-    }
-}
-
-/// The detail for a `ciborium-ll` error. The reader's error type depends on `ciborium-io`'s
-/// features (see [`push`]), hence `E`; reading from a slice fails only when it runs out.
-#[expect(clippy::needless_pass_by_value, reason = "the shape `map_err` takes")]
-fn cbor_error<E>(error: ciborium_ll::Error<E>) -> DecodeError {
-    match error {
-        ciborium_ll::Error::Io(_) => DecodeError::new(UNEXPECTED_END),
-        ciborium_ll::Error::Syntax(at) => DecodeError(format!("malformed CBOR at byte {at}")),
+    fn remaining(&self) -> usize {
+        self.input.len() - self.pos
     }
 }
 
@@ -307,6 +443,20 @@ fn cbor_error<E>(error: ciborium_ll::Error<E>) -> DecodeError {
 enum Kind {
     Bytes,
     Text,
+}
+
+/// `bytes` as text, if valid UTF-8: std's check for short strings, SIMD for long ones.
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.len() < SIMD_UTF8_MIN {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        simdutf8::basic::from_utf8(bytes).ok()
+    }
+}
+
+/// The detail for a header that is not well-formed, at byte `at`.
+fn malformed(at: usize) -> DecodeError {
+    DecodeError(format!("malformed CBOR at byte {at}"))
 }
 
 /// The level of a container found inside `depth` others, if it is within [`MAX_DEPTH`].
@@ -331,12 +481,34 @@ fn negative(n: u64) -> Number {
     }
 }
 
-/// Appends one header as `ciborium-ll` writes it.
+/// The value of an IEEE 754 half-precision float, exactly; a NaN keeps its sign and payload
+/// and is made quiet, as the `half` crate (which `ciborium-ll` uses) converts it.
+fn f16_to_f64(bits: u16) -> f64 {
+    let sign = u64::from(bits & 0x8000) << 48;
+    let exponent = (bits >> 10) & 0x1f;
+    let mantissa = u64::from(bits & 0x03ff);
+    match (exponent, mantissa) {
+        (0, 0) => f64::from_bits(sign),
+        // Subnormal: mantissa × 2^−24, exact in a double.
+        (0, m) => {
+            #[expect(clippy::cast_precision_loss, reason = "at most 10 bits")]
+            let magnitude = m as f64 * f64::from_bits(0x3e70_0000_0000_0000);
+            f64::from_bits(sign | magnitude.to_bits())
+        }
+        (0x1f, 0) => f64::from_bits(sign | 0x7ff0_0000_0000_0000),
+        (0x1f, m) => f64::from_bits(sign | 0x7ff8_0000_0000_0000 | (m << 42)),
+        // Normal: rebias the exponent from 15 to 1023 and widen the mantissa.
+        (e, m) => f64::from_bits(sign | ((u64::from(e) + 1008) << 52) | (m << 42)),
+    }
+}
+
+/// Appends one header as `ciborium-ll` writes it: only floats, whose shortest lossless width
+/// it picks.
 ///
 /// The encoder writes into a slice on the stack: `&mut [u8]` is the one writer that
 /// `ciborium-io` supports whether or not its `std` feature is on (a build of this crate alone
 /// leaves it off; a build with dev-dependencies turns it on).
-fn push(out: &mut Vec<u8>, header: Header) {
+fn push(out: &mut Vec<u8>, header: ciborium_ll::Header) {
     let mut buf = [0_u8; MAX_HEADER];
     let mut rest: &mut [u8] = &mut buf;
     // A header takes at most `MAX_HEADER` bytes, so writing it cannot run out of room.
@@ -345,19 +517,32 @@ fn push(out: &mut Vec<u8>, header: Header) {
     out.extend_from_slice(&buf[..written]);
 }
 
-/// The header of a number: an integer in its shortest form, or a float (which `ciborium-ll`
-/// writes in the shortest width that keeps its bits).
-fn number_header(n: Number) -> Header {
+/// The encoded length of a number.
+fn number_len(n: Number) -> usize {
     let n = match n {
         Number::Float(f) => Number::from_f64(f),
         integer => integer,
     };
     match n {
-        Number::Int(i) if i >= 0 => Header::Positive(i.unsigned_abs()),
-        // CBOR stores −1 − i, which is !i: non-negative when i is negative.
-        Number::Int(i) => Header::Negative((!i).unsigned_abs()),
-        Number::UInt(u) => Header::Positive(u),
-        Number::Float(f) => Header::Float(f),
+        Number::Int(i) if i >= 0 => head_len(i.unsigned_abs()),
+        Number::Int(i) => head_len((!i).unsigned_abs()),
+        Number::UInt(u) => head_len(u),
+        Number::Float(f) => {
+            let mut out = Vec::new();
+            push(&mut out, ciborium_ll::Header::Float(f));
+            out.len()
+        }
+    }
+}
+
+/// The length of a head with argument `arg`.
+fn head_len(arg: u64) -> usize {
+    match arg {
+        0..24 => 1,
+        24..0x100 => 2,
+        0x100..0x1_0000 => 3,
+        0x1_0000..0x1_0000_0000 => 5,
+        _ => 9,
     }
 }
 
@@ -372,6 +557,21 @@ const MAX_HEADER: usize = 9;
 
 /// The most array slots reserved up front; longer arrays grow as their elements arrive.
 const PREALLOCATE_MAX: usize = 1024;
+
+/// The additional information announcing a 1-, 2-, 4- or 8-byte argument (RFC 8949 §3).
+const ARG_1: u8 = 0x18;
+const ARG_2: u8 = 0x19;
+const ARG_4: u8 = 0x1a;
+const ARG_8: u8 = 0x1b;
+
+/// From this length on, text is checked with simdutf8, which is slower to start.
+const SIMD_UTF8_MIN: usize = 64;
+
+/// The simple values a document has (RFC 8949 §3.3).
+const SIMPLE_FALSE: u8 = 20;
+const SIMPLE_TRUE: u8 = 21;
+const SIMPLE_NULL: u8 = 22;
+const SIMPLE_UNDEFINED: u8 = 23;
 
 #[cfg(test)]
 mod tests {
@@ -399,23 +599,92 @@ mod tests {
         );
     }
 
+    fn number(n: Number) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_number(n, &mut out);
+        assert_eq!(out.len(), number_len(n), "{n:?}");
+        out
+    }
+
     #[test]
-    fn number_headers_use_integers_for_integral_values() {
-        assert_eq!(number_header(Number::Int(0)), Header::Positive(0));
-        assert_eq!(number_header(Number::Int(-1)), Header::Negative(0));
+    fn numbers_use_integers_for_integral_values() {
+        assert_eq!(number(Number::Int(0)), [0x00]);
+        assert_eq!(number(Number::Int(-1)), [0x20]);
         assert_eq!(
-            number_header(Number::Int(i64::MIN)),
-            Header::Negative(i64::MAX.unsigned_abs())
+            number(Number::Int(i64::MIN)),
+            [0x3b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
         );
         assert_eq!(
-            number_header(Number::UInt(u64::MAX)),
-            Header::Positive(u64::MAX)
+            number(Number::UInt(u64::MAX)),
+            [0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
         );
-        assert_eq!(number_header(Number::Float(5.0)), Header::Positive(5));
-        assert_eq!(number_header(Number::Float(-2.0)), Header::Negative(1));
-        assert_eq!(number_header(Number::Float(-0.0)), Header::Positive(0));
-        assert_eq!(number_header(Number::Float(0.5)), Header::Float(0.5));
-        assert_eq!(number_header(Number::Float(1e20)), Header::Float(1e20));
+        assert_eq!(number(Number::Float(5.0)), [0x05]);
+        assert_eq!(number(Number::Float(-2.0)), [0x21]);
+        assert_eq!(number(Number::Float(-0.0)), [0x00]);
+        assert_eq!(number(Number::Float(0.5)), [0xf9, 0x38, 0x00]);
+        let mut big = vec![0xfb];
+        big.extend_from_slice(&1e20_f64.to_be_bytes());
+        assert_eq!(number(Number::Float(1e20)), big);
+        assert_eq!(
+            number(Number::Float(65_504.5)),
+            [0xfa, 0x47, 0x7f, 0xe0, 0x80]
+        );
+    }
+
+    #[test]
+    fn heads_take_their_shortest_form() {
+        for (arg, expected) in [
+            (0, &[0x80][..]),
+            (23, &[0x97]),
+            (24, &[0x98, 24]),
+            (255, &[0x98, 0xff]),
+            (256, &[0x99, 0x01, 0x00]),
+            (65_535, &[0x99, 0xff, 0xff]),
+            (65_536, &[0x9a, 0x00, 0x01, 0x00, 0x00]),
+            (u64::from(u32::MAX), &[0x9a, 0xff, 0xff, 0xff, 0xff]),
+            (1 << 32, &[0x9b, 0, 0, 0, 1, 0, 0, 0, 0]),
+        ] {
+            let mut out = Vec::new();
+            encode_head(&mut out, ARRAY, arg);
+            assert_eq!(out, expected, "{arg}");
+            assert_eq!(head_len(arg), expected.len(), "{arg}");
+        }
+    }
+
+    #[test]
+    fn every_half_float_decodes_as_ciborium_decodes_it() {
+        for bits in 0..=u16::MAX {
+            let [a, b] = bits.to_be_bytes();
+            let input = [0xf9, a, b];
+            let mut decoder = ciborium_ll::Decoder::from(&input[..]);
+            let Ok(ciborium_ll::Header::Float(expected)) = decoder.pull() else {
+                panic!("ciborium did not decode {bits:#06x}");
+            };
+            assert_eq!(
+                f16_to_f64(bits).to_bits(),
+                expected.to_bits(),
+                "{bits:#06x}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_encode_writes() {
+        let mut object = crate::lapps::Object::new();
+        object.insert("key".to_owned(), Value::Binary(vec![7; 300]));
+        object.insert("n".to_owned(), Value::Number(Number::Float(0.1)));
+        let value = Value::Array(vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::from(-70_000),
+            Value::from("text"),
+            Value::Object(object),
+            Value::Array(vec![Value::from(1); 30]),
+        ]);
+        let mut out = Vec::new();
+        encode(&value, &mut out);
+        assert_eq!(encoded_len(&value), out.len());
+        assert_eq!(to_vec(&value), out);
     }
 
     #[test]
