@@ -334,7 +334,8 @@ impl ServerBuilder {
         self
     }
 
-    /// Sets the size of a single socket read (default 2048 bytes; a tuning knob only).
+    /// Sets the size of a connection's first socket read (default 2048 bytes; a tuning knob
+    /// only). Reads grow, up to 32 KiB or this size, after reads that fill them.
     pub fn input_buffer_size(mut self, bytes: usize) -> Self {
         self.settings.input_buffer_size = bytes.max(1);
         self

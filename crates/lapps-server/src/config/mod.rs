@@ -197,7 +197,8 @@ pub struct WorkerSettings {
     pub max_connections: usize,
     /// `auto_fragment`: split large outbound messages into 1392-byte frames. Default false.
     pub auto_fragment: bool,
-    /// `input_buffer_size`: the size of one socket read, in bytes. Default 2048.
+    /// `input_buffer_size`: the size of a connection's first socket read, in bytes; later
+    /// reads grow to 32 KiB after full reads. Default 2048.
     pub input_buffer_size: usize,
     /// `max_poll_events`: accepted for compatibility, no effect. Default 300.
     pub max_poll_events: u64,
