@@ -906,16 +906,28 @@ fn internal_error_carries_no_data() {
 
 // --- Outbound validation (spec §4.6, §3.9) ---
 
+/// The detail of `validate::outbound`, checked to be that of `validate::outbound_encoded`.
 fn outbound_detail(message: &Value) -> Option<String> {
-    validate::outbound(message)
+    let detail = validate::outbound(message)
         .err()
-        .map(|OutboundError(detail)| detail)
+        .map(|OutboundError(detail)| detail);
+    let encoded = validate::outbound_encoded(&cbor::to_vec(message));
+    assert_eq!(
+        encoded.as_ref().err().map(|error| error.0.clone()),
+        detail,
+        "{message:?}"
+    );
+    detail
 }
 
+/// The detail of `validate::broadcast`, checked to be that of `validate::broadcast_encoded`.
 fn broadcast_detail(message: &Value) -> Option<String> {
-    validate::broadcast(message)
+    let detail = validate::broadcast(message)
         .err()
-        .map(|OutboundError(detail)| detail)
+        .map(|OutboundError(detail)| detail);
+    let encoded = validate::broadcast_encoded(&cbor::to_vec(message));
+    assert_eq!(encoded.err().map(|error| error.0), detail, "{message:?}");
+    detail
 }
 
 #[test]

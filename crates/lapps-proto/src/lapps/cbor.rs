@@ -27,6 +27,8 @@
 //! bits (RFC 8949 §4.2.2 "preferred serialization"; spec §4.8 allows it), so `0.5` takes three
 //! bytes and `0.1` nine.
 
+use std::borrow::Cow;
+
 use ciborium_ll::Encoder;
 
 use super::{Number, Value};
@@ -54,10 +56,7 @@ pub struct DecodeError(pub String);
 /// text string that is not UTF-8, nesting deeper than [`MAX_DEPTH`], or a simple value
 /// other than true, false, null and undefined.
 pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
-    let mut reader = Reader {
-        input: bytes,
-        pos: 0,
-    };
+    let mut reader = Reader::new(bytes);
     let value = reader.item(0)?;
     if reader.remaining() != 0 {
         return Err(DecodeError::new("trailing bytes after the CBOR item"));
@@ -212,13 +211,173 @@ enum Header {
     Map(Option<usize>),
 }
 
+/// The length of a map: `None` if indefinite.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapLen(Option<usize>);
+
 /// The decoding state: the input and the position of the next byte to read.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader at the start of `input`.
+    pub(crate) const fn new(input: &'a [u8]) -> Self {
+        Self { input, pos: 0 }
+    }
+
+    /// Reads the head of a map, tags ignored: `Some` with its length, or `None` after the
+    /// head of any other item.
+    pub(crate) fn map_head(&mut self) -> Result<Option<MapLen>, DecodeError> {
+        Ok(match self.untagged()? {
+            Header::Map(len) => Some(MapLen(len)),
+            _ => None,
+        })
+    }
+
+    /// Whether another member follows in a map of length `len` of which `count` were read;
+    /// an indefinite map's break is consumed.
+    pub(crate) fn has_member(&mut self, len: MapLen, count: usize) -> bool {
+        match len.0 {
+            Some(len) => count < len,
+            None if self.input.get(self.pos) == Some(&BREAK) => {
+                self.pos += 1;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Reads a map key: a text string, tags ignored; borrowed unless it came in chunks.
+    pub(crate) fn member_name(&mut self) -> Result<Cow<'a, [u8]>, DecodeError> {
+        match self.untagged()? {
+            Header::Text(Some(len)) => self.take(len).map(Cow::Borrowed),
+            Header::Text(None) => self.text(None).map(|key| Cow::Owned(key.into_bytes())),
+            _ => Err(DecodeError::new("map key is not a text string")),
+        }
+    }
+
+    /// Reads an item: its value as an integer if it is a number with an integral value
+    /// within [−2^63, 2^64), `None` for any other item.
+    pub(crate) fn integer(&mut self) -> Result<Option<i128>, DecodeError> {
+        let number = match self.untagged()? {
+            Header::Positive(n) => Number::from_u64(n),
+            Header::Negative(n) => negative(n),
+            Header::Float(f) => Number::Float(f),
+            other => {
+                self.skip_from(other, 0)?;
+                return Ok(None);
+            }
+        };
+        Ok(super::validate::number_integer(number))
+    }
+
+    /// Reads an item; whether it is an array.
+    pub(crate) fn is_array(&mut self) -> Result<bool, DecodeError> {
+        let header = self.untagged()?;
+        self.skip_from(header, 0)?;
+        Ok(matches!(header, Header::Array(_)))
+    }
+
+    /// Reads an item; whether it is an error object: a map with an integer `code` and a text
+    /// `message` (the last of duplicate members counts).
+    pub(crate) fn is_error_object(&mut self) -> Result<bool, DecodeError> {
+        let header = self.untagged()?;
+        let Header::Map(len) = header else {
+            self.skip_from(header, 0)?;
+            return Ok(false);
+        };
+        let (mut code, mut message) = (None, false);
+        let mut count = 0;
+        while self.has_member(MapLen(len), count) {
+            count += 1;
+            match &*self.member_name()? {
+                b"code" => code = self.integer()?,
+                b"message" => {
+                    let header = self.untagged()?;
+                    self.skip_from(header, 1)?;
+                    message = matches!(header, Header::Text(_));
+                }
+                _ => self.skip_from_next(1)?,
+            }
+        }
+        Ok(code.is_some() && message)
+    }
+
+    /// Reads an item and ignores it.
+    pub(crate) fn skip(&mut self) -> Result<(), DecodeError> {
+        self.skip_from_next(0)
+    }
+
+    /// The number of input bytes not yet read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.input.len() - self.pos
+    }
+
+    /// Reads an item inside `depth` arrays and maps and ignores it.
+    fn skip_from_next(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let header = self.header()?;
+        self.skip_from(header, depth)
+    }
+
+    /// Ignores the rest of the item whose first header has just been read, inside `depth`
+    /// arrays and maps; nesting is limited as in [`decode`].
+    fn skip_from(&mut self, mut header: Header, depth: usize) -> Result<(), DecodeError> {
+        loop {
+            match header {
+                Header::Tag => header = self.header()?,
+                Header::Bytes(Some(len)) | Header::Text(Some(len)) => {
+                    self.take(len)?;
+                    return Ok(());
+                }
+                Header::Bytes(None) => return self.string(None, Kind::Bytes).map(drop),
+                Header::Text(None) => return self.string(None, Kind::Text).map(drop),
+                Header::Array(len) | Header::Map(len) => {
+                    let depth = enter(depth)?;
+                    let per_entry = if matches!(header, Header::Map(_)) {
+                        2
+                    } else {
+                        1
+                    };
+                    if let Some(len) = len {
+                        for _ in 0..len.saturating_mul(per_entry) {
+                            self.skip_from_next(depth)?;
+                        }
+                    } else {
+                        loop {
+                            match self.header()? {
+                                Header::Break => break,
+                                first => self.skip_from(first, depth)?,
+                            }
+                            if per_entry == 2 {
+                                self.skip_from_next(depth)?;
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
+                Header::Break => return Err(DecodeError::new("unexpected break code")),
+                Header::Positive(_)
+                | Header::Negative(_)
+                | Header::Float(_)
+                | Header::Simple(_) => {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Reads a header, following tags to the item they mark.
+    fn untagged(&mut self) -> Result<Header, DecodeError> {
+        loop {
+            match self.header()? {
+                Header::Tag => {}
+                header => return Ok(header),
+            }
+        }
+    }
+
     /// Reads the next item; `depth` is the number of arrays and maps around it.
     fn item(&mut self, depth: usize) -> Result<Value, DecodeError> {
         let header = self.header()?;
@@ -361,13 +520,14 @@ impl Reader<'_> {
     }
 
     /// The next `len` bytes of input.
-    fn take(&mut self, len: usize) -> Result<&[u8], DecodeError> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
         // Checked before anything is allocated, so a huge length header on a short input
         // costs nothing.
         if len > self.remaining() {
             return Err(DecodeError::new(UNEXPECTED_END));
         }
-        let bytes = &self.input[self.pos..self.pos + len];
+        let input: &'a [u8] = self.input;
+        let bytes = &input[self.pos..self.pos + len];
         self.pos += len;
         Ok(bytes)
     }
@@ -430,11 +590,6 @@ impl Reader<'_> {
             // An indefinite length on an integer or a tag.
             _ => return Err(malformed(start)),
         })
-    }
-
-    /// The number of input bytes not yet read.
-    fn remaining(&self) -> usize {
-        self.input.len() - self.pos
     }
 }
 
@@ -566,6 +721,9 @@ const ARG_8: u8 = 0x1b;
 
 /// From this length on, text is checked with simdutf8, which is slower to start.
 const SIMD_UTF8_MIN: usize = 64;
+
+/// The break code that ends an indefinite-length item.
+const BREAK: u8 = 0xff;
 
 /// The simple values a document has (RFC 8949 §3.3).
 const SIMPLE_FALSE: u8 = 20;

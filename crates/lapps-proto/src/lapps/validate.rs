@@ -167,38 +167,26 @@ pub fn inbound(payload: &[u8]) -> Result<(MsgType, Value), InboundError> {
 ///
 /// The first rule the message breaks.
 pub fn outbound(message: &Value) -> Result<(), OutboundError> {
-    let members = object(message)?;
-    let cid = match members.get("cid").and_then(integer) {
-        Some(cid) if cid >= 0 => cid,
-        _ => return Err(refused("cid must be an integer >= 0")),
-    };
-    let status = members.get("status").map(integer);
-    if cid == 0 {
-        match status {
-            Some(Some(0 | 1)) => {}
-            _ => return Err(refused("cid 0 requires status 0 or 1")),
-        }
-    }
-    if cid == 0
-        && status == Some(Some(1))
-        && !matches!(members.get("result"), Some(Value::Array(_)))
-    {
-        return Err(refused("status 1 with cid 0 requires a result array"));
-    }
-    if status == Some(Some(0)) {
-        if cid != 0 {
-            return Err(refused("status 0 requires cid 0"));
-        }
-        if !members.get("error").is_some_and(is_error_object) {
-            return Err(refused(
-                "error must be an object with an integer code and a string message",
-            ));
-        }
-    }
-    if cid >= 1 {
-        return notification(members);
-    }
-    Ok(())
+    outbound_rules(object(message)?).map(drop)
+}
+
+/// [`outbound`] on a message already encoded: the verdict `outbound` gives the decoded
+/// message, read from the CBOR without building a document, and the message's `cid`.
+///
+/// For `ws:send` in the LAppS form, which encodes first. For every payload [`cbor::decode`]
+/// accepts, such as what [`cbor::encode`] writes, the verdict is exactly
+/// `outbound(&cbor::decode(payload)?)`: duplicate members count the last, tags are ignored.
+/// Other input gets an error, or a verdict on the members that could be read; it never
+/// panics, and nesting is refused beyond [`cbor::MAX_DEPTH`] levels.
+///
+/// # Errors
+///
+/// The first rule the message breaks.
+pub fn outbound_encoded(payload: &[u8]) -> Result<u64, OutboundError> {
+    let members = Encoded::read(payload)?;
+    let cid = outbound_rules(&members)?;
+    // `outbound_rules` found an integer >= 0, which [`integer`] keeps below 2^64.
+    Ok(u64::try_from(cid).unwrap_or(u64::MAX))
 }
 
 /// Checks a message for `bcast:send`: the `cid` ≥ 1 rule only (spec §3.9, §4.6).
@@ -210,11 +198,16 @@ pub fn outbound(message: &Value) -> Result<(), OutboundError> {
 ///
 /// The first rule the message breaks.
 pub fn broadcast(message: &Value) -> Result<(), OutboundError> {
-    let members = object(message)?;
-    match members.get("cid").and_then(integer) {
-        Some(cid) if cid >= 1 => notification(members),
-        _ => Err(refused("cid must be an integer >= 1")),
-    }
+    broadcast_rules(object(message)?)
+}
+
+/// [`broadcast`] on a message already encoded, as [`outbound_encoded`] is [`outbound`].
+///
+/// # Errors
+///
+/// The first rule the message breaks.
+pub fn broadcast_encoded(payload: &[u8]) -> Result<(), OutboundError> {
+    broadcast_rules(&Encoded::read(payload)?)
 }
 
 /// The −32603 "Internal error" response sent when a request handler raised (spec §3.4); it
@@ -257,22 +250,188 @@ fn object(message: &Value) -> Result<&Object, OutboundError> {
     }
 }
 
-/// The rules for an OON, a message on `cid` >= 1: an array `message`, and `status` absent
-/// or 1 (spec §4.6, §3.9).
-fn notification(members: &Object) -> Result<(), OutboundError> {
-    if !matches!(members.get("message"), Some(Value::Array(_))) {
-        return Err(refused("cid >= 1 requires a message array"));
-    }
-    match members.get("status") {
-        Some(status) if integer(status) != Some(1) => Err(refused("status must be 1 on cid >= 1")),
-        _ => Ok(()),
+/// What the outbound rules ask of a message's members: the members of an [`Object`], or
+/// what [`Encoded::read`] noted while reading an encoded one. One set of rules serves both.
+trait Members {
+    /// The member as an integer.
+    fn integer(&self, key: Key) -> Integer;
+    /// Whether the member is present and an array.
+    fn is_array(&self, key: Key) -> bool;
+    /// Whether `error` is an object with an integer `code` and a string `message`.
+    fn is_error_object(&self) -> bool;
+}
+
+/// A member that should be an integer.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+enum Integer {
+    /// The member is absent.
+    #[default]
+    Absent,
+    /// An integer, or a float with an integral value in [−2^63, 2^64).
+    Is(i128),
+    /// Any other value.
+    Not,
+}
+
+impl Integer {
+    fn of(value: Option<&Value>) -> Self {
+        match value {
+            None => Self::Absent,
+            Some(value) => integer(value).map_or(Self::Not, Self::Is),
+        }
     }
 }
 
-/// Whether `error` is an object with an integer `code` and a string `message`.
-fn is_error_object(error: &Value) -> bool {
-    error.get("code").and_then(integer).is_some()
-        && matches!(error.get("message"), Some(Value::String(_)))
+/// The members the outbound rules look at.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Key {
+    Cid,
+    Status,
+    Result,
+    Message,
+}
+
+impl Key {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Cid => "cid",
+            Self::Status => "status",
+            Self::Result => "result",
+            Self::Message => "message",
+        }
+    }
+}
+
+/// The rules of [`outbound`] after the object check; returns the `cid`.
+fn outbound_rules(members: &impl Members) -> Result<i128, OutboundError> {
+    let cid = match members.integer(Key::Cid) {
+        Integer::Is(cid) if cid >= 0 => cid,
+        _ => return Err(refused("cid must be an integer >= 0")),
+    };
+    let status = members.integer(Key::Status);
+    if cid == 0 {
+        match status {
+            Integer::Is(0 | 1) => {}
+            _ => return Err(refused("cid 0 requires status 0 or 1")),
+        }
+    }
+    if cid == 0 && status == Integer::Is(1) && !members.is_array(Key::Result) {
+        return Err(refused("status 1 with cid 0 requires a result array"));
+    }
+    if status == Integer::Is(0) {
+        if cid != 0 {
+            return Err(refused("status 0 requires cid 0"));
+        }
+        if !members.is_error_object() {
+            return Err(refused(
+                "error must be an object with an integer code and a string message",
+            ));
+        }
+    }
+    if cid >= 1 {
+        notification(members)?;
+    }
+    Ok(cid)
+}
+
+/// The rules of [`broadcast`] after the object check.
+fn broadcast_rules(members: &impl Members) -> Result<(), OutboundError> {
+    match members.integer(Key::Cid) {
+        Integer::Is(cid) if cid >= 1 => notification(members),
+        _ => Err(refused("cid must be an integer >= 1")),
+    }
+}
+
+/// The rules for an OON, a message on `cid` >= 1: an array `message`, and `status` absent
+/// or 1 (spec §4.6, §3.9).
+fn notification(members: &impl Members) -> Result<(), OutboundError> {
+    if !members.is_array(Key::Message) {
+        return Err(refused("cid >= 1 requires a message array"));
+    }
+    match members.integer(Key::Status) {
+        Integer::Absent | Integer::Is(1) => Ok(()),
+        Integer::Is(_) | Integer::Not => Err(refused("status must be 1 on cid >= 1")),
+    }
+}
+
+impl Members for Object {
+    fn integer(&self, key: Key) -> Integer {
+        Integer::of(self.get(key.name()))
+    }
+
+    fn is_array(&self, key: Key) -> bool {
+        matches!(self.get(key.name()), Some(Value::Array(_)))
+    }
+
+    fn is_error_object(&self) -> bool {
+        self.get("error").is_some_and(|error| {
+            error.get("code").and_then(integer).is_some()
+                && matches!(error.get("message"), Some(Value::String(_)))
+        })
+    }
+}
+
+/// What the outbound rules need of an encoded message, noted in one pass over its CBOR.
+#[derive(Debug, Default)]
+struct Encoded {
+    cid: Integer,
+    status: Integer,
+    result_is_array: bool,
+    message_is_array: bool,
+    error_is_object: bool,
+}
+
+impl Encoded {
+    /// Reads the top-level map of `payload`, noting the members the rules look at; the last
+    /// of duplicate members counts, as in [`cbor::decode`].
+    fn read(payload: &[u8]) -> Result<Self, OutboundError> {
+        let parse = |error: cbor::DecodeError| OutboundError(error.0);
+        let mut reader = cbor::Reader::new(payload);
+        let Some(len) = reader.map_head().map_err(parse)? else {
+            return Err(refused("message must be an object"));
+        };
+        let mut members = Self::default();
+        let mut count = 0;
+        while reader.has_member(len, count) {
+            count += 1;
+            match &*reader.member_name().map_err(parse)? {
+                b"cid" => members.cid = read_integer(&mut reader).map_err(parse)?,
+                b"status" => members.status = read_integer(&mut reader).map_err(parse)?,
+                b"result" => members.result_is_array = reader.is_array().map_err(parse)?,
+                b"message" => members.message_is_array = reader.is_array().map_err(parse)?,
+                b"error" => members.error_is_object = reader.is_error_object().map_err(parse)?,
+                _ => reader.skip().map_err(parse)?,
+            }
+        }
+        Ok(members)
+    }
+}
+
+/// Reads a member that should be an integer.
+fn read_integer(reader: &mut cbor::Reader<'_>) -> Result<Integer, cbor::DecodeError> {
+    Ok(reader.integer()?.map_or(Integer::Not, Integer::Is))
+}
+
+impl Members for Encoded {
+    fn integer(&self, key: Key) -> Integer {
+        match key {
+            Key::Cid => self.cid,
+            Key::Status => self.status,
+            Key::Result | Key::Message => Integer::Absent,
+        }
+    }
+
+    fn is_array(&self, key: Key) -> bool {
+        match key {
+            Key::Result => self.result_is_array,
+            Key::Message => self.message_is_array,
+            Key::Cid | Key::Status => false,
+        }
+    }
+
+    fn is_error_object(&self) -> bool {
+        self.error_is_object
+    }
 }
 
 /// The value of an integer, or of a float with an integral value in [−2^63, 2^64); `None`
@@ -281,7 +440,12 @@ fn integer(value: &Value) -> Option<i128> {
     let Value::Number(n) = value else {
         return None;
     };
-    let n = match *n {
+    number_integer(*n)
+}
+
+/// The value of an integer number, or of a float with an integral value in [−2^63, 2^64).
+pub(crate) fn number_integer(n: Number) -> Option<i128> {
+    let n = match n {
         Number::Float(f) => Number::from_f64(f),
         integer => integer,
     };
