@@ -103,6 +103,23 @@ pub trait Host {
         Ok(self.send(handler, DataKind::Binary, &payload)?)
     }
 
+    /// Queues a LAppS message that `ws:send` has encoded and checked with
+    /// [`validate::outbound_encoded`] as one binary message; `answer` is true on `cid` 0. The
+    /// server overrides it to note `cid` 0 answers, as in [`send_lapps`](Self::send_lapps).
+    ///
+    /// # Errors
+    ///
+    /// The [`SendError`] of [`send`](Self::send).
+    fn send_lapps_encoded(
+        &self,
+        handler: u64,
+        payload: &[u8],
+        answer: bool,
+    ) -> Result<(), SendError> {
+        let _ = answer;
+        self.send(handler, DataKind::Binary, payload)
+    }
+
     /// Starts closing `handler` with `code` and `reason` after what is already queued; the
     /// handler is stale at once.
     ///

@@ -192,7 +192,7 @@ impl InstanceContext {
 
     /// Records that `conn` got a `cid` 0 message during the current callback, so that an
     /// error in it does not add a −32603 response (spec §3.4).
-    fn answered(&self, conn: ConnectionId) {
+    pub(crate) fn answered(&self, conn: ConnectionId) {
         if self.0.current.get() == Some(conn) {
             self.0.answered.set(true);
         }

@@ -200,6 +200,21 @@ impl lapps_lua::Host for ContextHost {
         self.0.send_lapps(ConnectionId(handler), message)
     }
 
+    fn send_lapps_encoded(
+        &self,
+        handler: u64,
+        payload: &[u8],
+        answer: bool,
+    ) -> Result<(), SendError> {
+        // Checked by `ws:send` already; noted as `send_lapps` notes a `cid` 0 answer.
+        let conn = ConnectionId(handler);
+        self.0.send_checked(conn, DataKind::Binary, payload)?;
+        if answer {
+            self.0.answered(conn);
+        }
+        Ok(())
+    }
+
     fn close(&self, handler: u64, code: u16, reason: &str) -> Result<(), SendError> {
         self.0.close(ConnectionId(handler), code, reason)
     }

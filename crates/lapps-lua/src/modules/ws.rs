@@ -8,14 +8,19 @@
 //!
 //! Every function returns `true`, or `false, message` (spec §3.8 lists the messages).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
+use lapps_proto::lapps::validate;
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::args::{failure, id, skip_self, success};
 use crate::env::InstanceEnv;
-use crate::host::DataKind;
+use crate::host::{DataKind, LappsSendError};
 use crate::modules::nljson;
+
+/// The most capacity the `ws:send` buffer keeps between messages.
+const KEEP_CAPACITY: usize = 64 << 10;
 
 const SEND_USAGE: &str = "usage: ws:send(handler, message) or ws:send(handler, opcode, data)";
 const CLOSE_USAGE: &str = "usage: ws:close(handler, code [, reason])";
@@ -24,6 +29,8 @@ const CLOSE_USAGE: &str = "usage: ws:close(handler, code [, reason])";
 pub(crate) fn install(lua: &Lua, env: &Rc<InstanceEnv>) -> mlua::Result<Table> {
     let ws = lua.create_table()?;
     let host_env = Rc::clone(env);
+    // The LAppS form encodes into this buffer, reused from message to message.
+    let buffer = RefCell::new(Vec::new());
     ws.set(
         "send",
         lua.create_function(move |lua, args: MultiValue| {
@@ -32,7 +39,7 @@ pub(crate) fn install(lua: &Lua, env: &Rc<InstanceEnv>) -> mlua::Result<Table> {
                 return failure(lua, SEND_USAGE);
             };
             match args.len() {
-                2 => send_lapps(lua, &host_env, handler, &args[1]),
+                2 => send_lapps(lua, &host_env, &buffer, handler, &args[1]),
                 3 => send_raw(lua, &host_env, handler, &args[1], &args[2]),
                 _ => failure(lua, SEND_USAGE),
             }
@@ -108,12 +115,40 @@ fn send_raw(
     }
 }
 
+/// The LAppS form: the message is encoded straight to CBOR and judged from the bytes, the
+/// rules of spec §4.6 applied as [`validate::outbound`] applies them to the document. Where
+/// the direct encoding gives up (the message cannot be converted, or converting must decide),
+/// the message is converted into a document first, which gives the error.
 fn send_lapps(
     lua: &Lua,
     env: &InstanceEnv,
+    buffer: &RefCell<Vec<u8>>,
     handler: u64,
     message: &Value,
 ) -> mlua::Result<MultiValue> {
+    // Not re-entered (nothing here runs Lua), but a fresh buffer would do if it were.
+    let mut fresh = Vec::new();
+    let mut reused = buffer.try_borrow_mut();
+    let payload = reused.as_deref_mut().unwrap_or(&mut fresh);
+    payload.clear();
+    if nljson::encode_cbor(lua, message, payload) {
+        let verdict = validate::outbound_encoded(payload);
+        let sent = match verdict {
+            Ok(cid) => env
+                .host
+                .send_lapps_encoded(handler, payload, cid == 0)
+                .map_err(Into::into),
+            Err(invalid) => Err(LappsSendError::Invalid(invalid)),
+        };
+        // One large message should not keep its buffer for the instance's life.
+        if payload.capacity() > KEEP_CAPACITY {
+            *payload = Vec::new();
+        }
+        return match sent {
+            Ok(()) => Ok(success()),
+            Err(e) => failure(lua, &e.to_string()),
+        };
+    }
     let message = match nljson::to_value(lua, message) {
         Ok(message) => message,
         Err(e) => return failure(lua, &format!("invalid LAppS message: {e}")),

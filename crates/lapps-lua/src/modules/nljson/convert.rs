@@ -231,7 +231,7 @@ fn float_index(f: f64) -> usize {
 }
 
 /// The message of an mlua error object, without mlua's `runtime error: ` prefix.
-fn error_message(error: &mlua::Error) -> String {
+pub(crate) fn error_message(error: &mlua::Error) -> String {
     match error {
         mlua::Error::RuntimeError(message) => message.clone(),
         mlua::Error::CallbackError { cause, .. } => error_message(cause),

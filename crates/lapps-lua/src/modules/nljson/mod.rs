@@ -44,6 +44,7 @@ use crate::Value;
 use crate::env::InstanceEnv;
 
 mod convert;
+mod encode;
 mod functions;
 mod handle;
 mod tree;
@@ -76,6 +77,14 @@ pub fn install(lua: &Lua, env: &Rc<InstanceEnv>) -> mlua::Result<Table> {
 /// replaced, and the limits of this module. Its `to_string()` is the bare message.
 pub fn to_value(lua: &Lua, value: &mlua::Value) -> mlua::Result<Value> {
     convert::lua_to_value(lua, value)
+}
+
+/// Appends to `out` the CBOR encoding of what [`to_value`] converts `value` into, without
+/// building that document, and returns true. Returns false, with `out` in any state, where
+/// [`to_value`] has to decide: it then gives the error, or (for a table with two keys of one
+/// member name, such as `1` and `"1"`) the document.
+pub fn encode_cbor(lua: &Lua, value: &mlua::Value, out: &mut Vec<u8>) -> bool {
+    encode::lua_to_cbor(lua, value, out)
 }
 
 /// Wraps `value` in a new, independent `nljson` document.

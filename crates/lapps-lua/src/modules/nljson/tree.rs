@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::mem;
 use std::rc::Rc;
 
+use lapps_proto::lapps::cbor;
+
 use super::{MAX_DEPTH, MAX_PADDING, fail};
 use crate::{Number, Value};
 
@@ -112,6 +114,20 @@ impl Node {
             Self::Binary(b) => Value::Binary(b.clone()),
             Self::Tree(tree) => tree.body_to_value(level + 1)?,
         })
+    }
+
+    /// Appends the CBOR of [`to_value`](Self::to_value)`(level)`, with the same limit.
+    fn encode(&self, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+        match self {
+            Self::Null => out.push(cbor::NULL),
+            Self::Bool(false) => out.push(cbor::FALSE),
+            Self::Bool(true) => out.push(cbor::TRUE),
+            Self::Number(n) => cbor::encode_number(*n, out),
+            Self::String(s) => cbor::encode_text(s, out),
+            Self::Binary(b) => cbor::encode_bytes(b, out),
+            Self::Tree(tree) => tree.encode_body(level + 1, out)?,
+        }
+        Ok(())
     }
 
     /// The `nljson.typename` of the node.
@@ -223,6 +239,13 @@ impl Tree {
         self.body_to_value(enclosing + 1)
     }
 
+    /// Appends the CBOR of [`to_value`](Self::to_value)`(enclosing)`, failing where it fails,
+    /// without building the value.
+    pub(crate) fn encode(&self, enclosing: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+        self.check()?;
+        self.encode_body(enclosing + 1, out)
+    }
+
     /// A deep copy of the node, to be stored in another one.
     pub(crate) fn to_node(&self) -> mlua::Result<Node> {
         self.check()?;
@@ -272,6 +295,31 @@ impl Tree {
                     .collect::<mlua::Result<_>>()?,
             ),
         })
+    }
+
+    /// Appends the CBOR of [`body_to_value`](Self::body_to_value)`(level)`.
+    fn encode_body(&self, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+        if level > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        match &*self.borrow()? {
+            Body::Scalar(scalar) => scalar.encode(level, out)?,
+            Body::Array(items) => {
+                cbor::encode_head(out, cbor::ARRAY, items.len() as u64);
+                for item in items {
+                    item.encode(level, out)?;
+                }
+            }
+            // Members are in key order already, as the encoding wants them.
+            Body::Object(members) => {
+                cbor::encode_head(out, cbor::MAP, members.len() as u64);
+                for (name, member) in members {
+                    cbor::encode_text(name, out);
+                    member.encode(level, out)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A copy of the body; `level` counts this node if it is an array or an object.
