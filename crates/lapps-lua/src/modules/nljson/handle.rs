@@ -4,7 +4,9 @@
 use std::ops::Bound;
 use std::rc::Rc;
 
-use mlua::{AnyUserData, IntoLuaMulti, Lua, MetaMethod, MultiValue, UserData, UserDataFields};
+use mlua::{
+    AnyUserData, FromLua, IntoLuaMulti, Lua, MetaMethod, MultiValue, UserData, UserDataFields,
+};
 
 use super::convert::{array_index, assignment_key, lua_to_node, node_to_lua};
 use super::tree::{Body, Tree, discard};
@@ -47,17 +49,27 @@ impl UserData for Handle {
             raising(lua, "nljson", new_index)
         });
         fields.add_meta_field_with(MetaMethod::Len, |lua| {
-            raising(lua, "nljson", |_, data: AnyUserData| len(&data))
+            raising(lua, "nljson", |lua, data: mlua::Value| {
+                len(&userdata(lua, data)?)
+            })
         });
         fields.add_meta_field_with(MetaMethod::ToString, |lua| {
-            raising(lua, "nljson", |_, data: AnyUserData| to_string(&data))
+            raising(lua, "nljson", |lua, data: mlua::Value| {
+                to_string(&userdata(lua, data)?)
+            })
         });
     }
 }
 
+/// The userdata a metamethod is called on, converted as mlua converts arguments (the
+/// metamethods take plain values, which cross without an allocation).
+fn userdata(lua: &Lua, value: mlua::Value) -> mlua::Result<AnyUserData> {
+    AnyUserData::from_lua(value, lua)
+}
+
 /// `__index`: a member by string, an element by 1-based index; anything else is absent.
-fn index(lua: &Lua, (data, key): (AnyUserData, mlua::Value)) -> mlua::Result<mlua::Value> {
-    let tree = Handle::live(&data)?;
+fn index(lua: &Lua, (data, key): (mlua::Value, mlua::Value)) -> mlua::Result<mlua::Value> {
+    let tree = Handle::live(&userdata(lua, data)?)?;
     let body = tree.borrow()?;
     let node = match (&*body, &key) {
         (Body::Object(members), mlua::Value::String(name)) => {
@@ -72,15 +84,15 @@ fn index(lua: &Lua, (data, key): (AnyUserData, mlua::Value)) -> mlua::Result<mlu
 /// `__newindex`: stores a deep copy of the value; what it replaces is detached.
 fn new_index(
     lua: &Lua,
-    (data, key, value): (AnyUserData, mlua::Value, mlua::Value),
-) -> mlua::Result<()> {
-    let tree = Handle::live(&data)?;
+    (data, key, value): (mlua::Value, mlua::Value, mlua::Value),
+) -> mlua::Result<mlua::Value> {
+    let tree = Handle::live(&userdata(lua, data)?)?;
     let key = assignment_key(&key)?;
     let node = lua_to_node(lua, &value)?;
     if let Some(old) = tree.set(key, node)? {
         discard(old);
     }
-    Ok(())
+    Ok(mlua::Value::Nil)
 }
 
 /// `__len`: the element or member count, 0 for scalars.

@@ -38,7 +38,7 @@
 use std::rc::Rc;
 
 use lapps_proto::lapps::{cbor, json};
-use mlua::{AnyUserData, FromLuaMulti, Function, IntoLuaMulti, Lua, MultiValue, Table};
+use mlua::{AnyUserData, FromLuaMulti, Function, IntoLua, Lua, Table};
 
 use crate::Value;
 use crate::env::InstanceEnv;
@@ -119,22 +119,27 @@ fn fail(message: impl Into<String>) -> mlua::Error {
 
 /// Makes a Lua function of `f` that raises its errors as plain strings (see the module
 /// docs), `context: message`, or the message alone for a usage error. `f` runs in a raw
-/// function returning `true, results…` or `false, message`; a small Lua wrapper turns the
+/// function returning `true, result` or `false, message`; a small Lua wrapper turns the
 /// second into `error(message, 0)`.
+///
+/// `A` must take any arguments without failing (a [`MultiValue`](mlua::MultiValue), or
+/// `mlua::Value`s), so that misuse reaches `f` and raises as a plain string. Arguments and
+/// results cross as tuples, which mlua moves over the stack without the allocation a
+/// `MultiValue` costs.
 fn raising<A, R, F>(lua: &Lua, context: &'static str, f: F) -> mlua::Result<Function>
 where
     A: FromLuaMulti,
-    R: IntoLuaMulti,
+    R: IntoLua,
     F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
 {
-    let raw = lua.create_function(move |lua, args: MultiValue| {
-        let results = A::from_lua_multi(args, lua)
-            .and_then(|args| f(lua, args))
-            .and_then(|results| results.into_lua_multi(lua));
-        match results {
-            Ok(results) => (true, results).into_lua_multi(lua),
-            Err(error) => (false, in_context(context, &error)).into_lua_multi(lua),
-        }
+    let raw = lua.create_function(move |lua, args: A| {
+        Ok(match f(lua, args).and_then(|result| result.into_lua(lua)) {
+            Ok(result) => (true, result),
+            Err(error) => (
+                false,
+                mlua::Value::String(lua.create_string(in_context(context, &error))?),
+            ),
+        })
     })?;
     let wrap = if let Some(wrap) = lua.named_registry_value::<Option<Function>>(RAISING_KEY)? {
         wrap
