@@ -475,6 +475,42 @@ fn partial_writes_advance_the_output() {
     assert!(server.poll_transmit_bytes().is_none());
 }
 
+#[test]
+fn released_buffers_leave_an_idle_connection_holding_nothing() {
+    let mut pair = Pair::new();
+    for _ in 0..5 {
+        pair.client.send(text("hello")).unwrap();
+    }
+    pair.flush_to_server().unwrap();
+    for event in events(&mut pair.server) {
+        let Event::Message(message) = event else {
+            unreachable!()
+        };
+        pair.server.send(message).unwrap();
+    }
+    pair.flush_to_client().unwrap();
+    let server = &mut pair.server;
+    assert!(server.events.capacity() >= 5);
+    server.release_buffers();
+    assert_eq!(
+        (
+            server.rx.capacity(),
+            server.tx.capacity(),
+            server.events.capacity()
+        ),
+        (0, 0, 0)
+    );
+    // Nothing is released while it is in use.
+    pair.client.send(text("one")).unwrap();
+    pair.client.send(text("two")).unwrap();
+    pair.flush_to_server().unwrap();
+    pair.server.send(text("out")).unwrap();
+    pair.server.release_buffers();
+    assert_eq!(pair.server.poll_event(), Some(Event::Message(text("one"))));
+    assert_eq!(pair.server.poll_event(), Some(Event::Message(text("two"))));
+    assert_eq!(pair.server.transmit_data(), b"\x81\x03out");
+}
+
 /// A toy extension: RSV1 marks a payload that was XOR-ed with `0x55`.
 #[derive(Debug)]
 struct Xor;
