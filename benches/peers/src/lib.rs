@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, future};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// The error a connection handler returns: logged with the peer's address, then dropped.
 pub type ConnError = Box<dyn Error + Send + Sync>;
@@ -62,7 +62,7 @@ where
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        let listener = match TcpListener::bind(addr).await {
+        let listener = match bind(addr).await {
             Ok(listener) => listener,
             Err(e) => return fail(&format!("cannot bind {addr}: {e}")),
         };
@@ -113,6 +113,30 @@ pub fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Binds `addr` (the first address it resolves to) with the listen backlog lapps uses.
+///
+/// `TcpListener::bind` listens with a backlog of 128, as the standard library does, and
+/// `lapps-load` keeps 256 handshakes in flight by default: the accept queue overflowed, the
+/// kernel dropped handshakes, and each came back only with the client's SYN retransmission a
+/// second later, which cut the peers' connection rate to a tenth of lapps' (lapps listens
+/// with 1024, `crates/lapps-server/src/builder.rs`).
+async fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let Some(addr) = tokio::net::lookup_host(addr).await?.next() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            "the address resolves to nothing",
+        ));
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 async fn accept_loop<H, F>(listener: &TcpListener, handle: H) -> ExitCode
 where
     H: Fn(TcpStream) -> F,
@@ -150,3 +174,6 @@ fn announce(scheme: &str, local: SocketAddr) {
 }
 
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The listen backlog: the same as lapps'.
+const LISTEN_BACKLOG: u32 = 1024;
