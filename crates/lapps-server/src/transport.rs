@@ -240,6 +240,28 @@ impl Transport {
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.stream).await;
     }
 
+    /// Queues TLS `close_notify` (if TLS); then poll [`poll_shutdown`](Self::poll_shutdown).
+    pub(crate) fn start_shutdown(&mut self) {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            tls.send_close_notify();
+        }
+    }
+
+    /// Writes what is queued, then shuts down the write side. A poll function, not an
+    /// `async fn`, so that the connection task's state needs no room for its future.
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match self.try_flush() {
+                Err(e) if would_block(&e) => {
+                    std::task::ready!(self.stream.poll_write_ready(cx))?;
+                }
+                // Written, or the peer is gone: shut down what is left either way.
+                Ok(()) | Err(_) => break,
+            }
+        }
+        tokio::io::AsyncWrite::poll_shutdown(std::pin::Pin::new(&mut self.stream), cx)
+    }
+
     /// Takes the parts apart, so the connection can move to another worker thread.
     pub(crate) fn into_parts(
         self,
