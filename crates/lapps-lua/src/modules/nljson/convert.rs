@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 
-use mlua::{Lua, Table};
+use mlua::{Either, Lua, Table};
 
 use super::handle::Handle;
 use super::tree::{Key, Node};
@@ -42,6 +42,15 @@ pub(crate) fn node_to_lua(lua: &Lua, node: &Node) -> mlua::Result<mlua::Value> {
         Node::Binary(b) => mlua::Value::String(lua.create_string(b)?),
         Node::Tree(tree) => mlua::Value::UserData(Handle::create(lua, tree.clone())?),
     })
+}
+
+/// [`node_to_lua`] for a result mlua pushes itself: a string as a Rust `String`, which
+/// mlua pushes onto the stack directly, rather than as a Lua string it keeps a reference to.
+pub(crate) fn node_to_result(lua: &Lua, node: &Node) -> mlua::Result<Either<String, mlua::Value>> {
+    match node {
+        Node::String(s) => Ok(Either::Left(s.clone())),
+        node => node_to_lua(lua, node).map(Either::Right),
+    }
 }
 
 /// The key of an assignment: a UTF-8 string names a member, a positive integer an element.

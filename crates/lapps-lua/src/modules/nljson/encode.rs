@@ -12,10 +12,10 @@ use std::ffi::c_void;
 
 use lapps_proto::lapps::Number;
 use lapps_proto::lapps::cbor;
-use mlua::{BorrowedBytes, Lua, Table};
+use mlua::{BorrowedBytes, Either, Lua, Table};
 
 use super::convert::{array_index, error_message};
-use super::handle::Handle;
+use super::handle::{Handle, Subject};
 use super::{MAX_DEPTH, MAX_PADDING};
 
 /// Appends the CBOR of `value` to `out` and returns true, or returns false (with `out` in
@@ -28,6 +28,37 @@ pub(crate) fn lua_to_cbor(lua: &Lua, value: &mlua::Value, out: &mut Vec<u8>) -> 
     }
     .value(value)
     .is_some()
+}
+
+/// [`lua_to_cbor`] for a table holding `members` (in name order, `nil` for absent ones):
+/// the table itself is not walked.
+pub(crate) fn members_to_cbor(lua: &Lua, members: &[(&str, Subject)], out: &mut Vec<u8>) -> bool {
+    debug_assert!(members.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    let present = |value: &&(&str, Subject)| !matches!(value.1, Either::Right(mlua::Value::Nil));
+    let mut encoder = Encoder {
+        lua,
+        // The table around the members counts toward the depth, as in the converter. Its
+        // address is not known here; a table that holds itself is still refused one level
+        // down, where it is met again, and then the converter decides.
+        path: vec![std::ptr::null()],
+        out,
+    };
+    cbor::encode_head(
+        encoder.out,
+        cbor::MAP,
+        members.iter().filter(present).count() as u64,
+    );
+    for (name, value) in members.iter().filter(present) {
+        cbor::encode_text(name, encoder.out);
+        let written = match value {
+            Either::Left(handle) => handle.encode(encoder.path.len(), encoder.out).ok(),
+            Either::Right(value) => encoder.value(value),
+        };
+        if written.is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 /// One walk; `None` anywhere means "convert instead".

@@ -5,10 +5,11 @@ use std::ops::Bound;
 use std::rc::Rc;
 
 use mlua::{
-    AnyUserData, FromLua, IntoLuaMulti, Lua, MetaMethod, MultiValue, UserData, UserDataFields,
+    AnyUserData, Either, FromLua, IntoLuaMulti, Lua, MetaMethod, MultiValue, UserData,
+    UserDataFields, UserDataRef,
 };
 
-use super::convert::{array_index, assignment_key, lua_to_node, node_to_lua};
+use super::convert::{array_index, assignment_key, lua_to_node, node_to_lua, node_to_result};
 use super::tree::{Body, Tree, discard};
 use super::{fail, raising};
 
@@ -37,7 +38,29 @@ impl Handle {
         tree.check()?;
         Ok(tree)
     }
+
+    /// Appends the CBOR of the handle's node, as [`Tree::encode`] does.
+    pub(crate) fn encode(&self, enclosing: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+        self.tree.encode(enclosing, out)
+    }
+
+    /// The tree of a metamethod's first argument, raising as [`live`](Self::live) does, and
+    /// as mlua does for a value that is no userdata.
+    fn live_subject(lua: &Lua, subject: Subject) -> mlua::Result<Rc<Tree>> {
+        match subject {
+            Either::Left(handle) => {
+                handle.tree.check()?;
+                Ok(Rc::clone(&handle.tree))
+            }
+            Either::Right(value) => Self::live(&userdata(lua, value)?),
+        }
+    }
 }
+
+/// The value a metamethod is called on. A handle is borrowed straight from the Lua stack, with
+/// no reference to it kept in mlua's registry thread; anything else is taken as a value, to
+/// raise what it raised before.
+pub(crate) type Subject = Either<UserDataRef<Handle>, mlua::Value>;
 
 impl UserData for Handle {
     /// Metamethods are Lua functions made by [`raising`], so misuse raises a plain string
@@ -68,8 +91,11 @@ fn userdata(lua: &Lua, value: mlua::Value) -> mlua::Result<AnyUserData> {
 }
 
 /// `__index`: a member by string, an element by 1-based index; anything else is absent.
-fn index(lua: &Lua, (data, key): (mlua::Value, mlua::Value)) -> mlua::Result<mlua::Value> {
-    let tree = Handle::live(&userdata(lua, data)?)?;
+fn index(
+    lua: &Lua,
+    (data, key): (Subject, mlua::Value),
+) -> mlua::Result<Either<String, mlua::Value>> {
+    let tree = Handle::live_subject(lua, data)?;
     let body = tree.borrow()?;
     let node = match (&*body, &key) {
         (Body::Object(members), mlua::Value::String(name)) => {
@@ -78,7 +104,9 @@ fn index(lua: &Lua, (data, key): (mlua::Value, mlua::Value)) -> mlua::Result<mlu
         (Body::Array(items), key) => array_index(key).and_then(|index| items.get(index)),
         _ => None,
     };
-    node.map_or(Ok(mlua::Value::Nil), |node| node_to_lua(lua, node))
+    node.map_or(Ok(Either::Right(mlua::Value::Nil)), |node| {
+        node_to_result(lua, node)
+    })
 }
 
 /// `__newindex`: stores a deep copy of the value; what it replaces is detached.

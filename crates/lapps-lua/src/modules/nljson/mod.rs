@@ -38,7 +38,7 @@
 use std::rc::Rc;
 
 use lapps_proto::lapps::{cbor, json};
-use mlua::{AnyUserData, FromLuaMulti, Function, IntoLua, Lua, Table};
+use mlua::{AnyUserData, Either, FromLuaMulti, Function, IntoLua, Lua, Table};
 
 use crate::Value;
 use crate::env::InstanceEnv;
@@ -48,6 +48,8 @@ mod encode;
 mod functions;
 mod handle;
 mod tree;
+
+pub(crate) use handle::Subject;
 
 /// A failure of `nljson`: misuse or malformed input. Lua sees the message as a plain string.
 ///
@@ -85,6 +87,13 @@ pub fn to_value(lua: &Lua, value: &mlua::Value) -> mlua::Result<Value> {
 /// member name, such as `1` and `"1"`) the document.
 pub fn encode_cbor(lua: &Lua, value: &mlua::Value, out: &mut Vec<u8>) -> bool {
     encode::lua_to_cbor(lua, value, out)
+}
+
+/// Appends to `out` the CBOR encoding of what [`to_value`] converts a table with these
+/// members into, and returns true (see [`encode_cbor`]). `members` are in name order; a
+/// `nil` one is absent.
+pub(crate) fn encode_members(lua: &Lua, members: &[(&str, Subject)], out: &mut Vec<u8>) -> bool {
+    encode::members_to_cbor(lua, members, out)
 }
 
 /// Wraps `value` in a new, independent `nljson` document.
@@ -133,12 +142,9 @@ where
     F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
 {
     let raw = lua.create_function(move |lua, args: A| {
-        Ok(match f(lua, args).and_then(|result| result.into_lua(lua)) {
-            Ok(result) => (true, result),
-            Err(error) => (
-                false,
-                mlua::Value::String(lua.create_string(in_context(context, &error))?),
-            ),
+        Ok(match f(lua, args) {
+            Ok(result) => (true, Either::Left(result)),
+            Err(error) => (false, Either::Right(in_context(context, &error))),
         })
     })?;
     let wrap = if let Some(wrap) = lua.named_registry_value::<Option<Function>>(RAISING_KEY)? {
