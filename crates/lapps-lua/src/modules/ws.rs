@@ -267,9 +267,13 @@ mod tests {
     /// Where `install` keeps the general function, for these tests.
     pub(super) const SEND_ANY: &str = "lapps.ws.send_any";
 
+    /// One message sent: the handler, the bytes, and the `cid` 0 note (`None` for the raw
+    /// form).
+    type Sent = (u64, Vec<u8>, Option<bool>);
+
     /// Connection 1 is open; what is sent to it is recorded, with the `cid` 0 notes.
     #[derive(Default)]
-    struct Recorder(RefCell<Vec<(u64, Vec<u8>, Option<bool>)>>);
+    struct Recorder(RefCell<Vec<Sent>>);
 
     impl Host for Rc<Recorder> {
         fn send(&self, handler: u64, _: DataKind, data: &[u8]) -> Result<(), SendError> {
