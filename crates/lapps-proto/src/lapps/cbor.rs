@@ -546,14 +546,21 @@ impl<'a> Reader<'a> {
                 Some(u64::from(minor))
             }
             24..=27 => {
-                let size = 1 << (minor - 24);
-                let Some(bytes) = self.input.get(start + 1..start + 1 + size) else {
-                    return Err(DecodeError::new(UNEXPECTED_END));
-                };
+                let rest = &self.input[start + 1..];
+                // One fixed-size read per width: the compiler then loads the bytes directly.
+                let (arg, size) = match minor {
+                    24 => rest.first().map(|b| (u64::from(*b), 1)),
+                    25 => rest
+                        .first_chunk()
+                        .map(|b| (u64::from(u16::from_be_bytes(*b)), 2)),
+                    26 => rest
+                        .first_chunk()
+                        .map(|b| (u64::from(u32::from_be_bytes(*b)), 4)),
+                    _ => rest.first_chunk().map(|b| (u64::from_be_bytes(*b), 8)),
+                }
+                .ok_or_else(|| DecodeError::new(UNEXPECTED_END))?;
                 self.pos = start + 1 + size;
-                let mut be = [0; 8];
-                be[8 - size..].copy_from_slice(bytes);
-                Some(u64::from_be_bytes(be))
+                Some(arg)
             }
             // RFC 8949 §3.2: the indefinite length (31), allowed on strings, arrays and maps
             // and, on major type 7, the break code.
