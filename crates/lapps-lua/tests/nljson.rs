@@ -12,27 +12,55 @@
 )]
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use lapps_lua::modules::nljson;
 use lapps_lua::mqr::Queues;
-use lapps_lua::{InstanceEnv, NoConnections, Number, StopSignal, Value};
+use lapps_lua::{
+    InstanceEnv, Kind, LuaInstance, NoConnections, Number, ServiceSpec, StopSignal, Value,
+};
 use mlua::{FromLuaMulti, Lua};
 
-/// A VM with the global `nljson`, as an instance has it.
+/// The VM of a service instance, with every library (`debug` too, which `nljson` uses to
+/// keep references) and the global `nljson`.
 fn vm() -> Lua {
+    let spec = ServiceSpec {
+        name: "test".to_owned(),
+        kind: Kind::Raw,
+        apps_dir: PathBuf::new(),
+        others: Vec::new(),
+        preload: Vec::new(),
+        lua_path: None,
+        lua_cpath: None,
+        source: Some(Arc::from("return { onMessage = function() end }")),
+    };
+    let instance = LuaInstance::load(&spec, env()).unwrap();
+    with_hex(instance.lua().clone())
+}
+
+/// A VM with the safe libraries only (no `debug`) and the global `nljson`.
+fn plain_vm() -> Lua {
     let lua = Lua::new();
-    let env = Rc::new(InstanceEnv {
+    let table = nljson::install(&lua, &Rc::new(env())).unwrap();
+    lua.globals().set("nljson", table).unwrap();
+    with_hex(lua)
+}
+
+fn env() -> InstanceEnv {
+    InstanceEnv {
         service: Arc::from("test"),
         index: 0,
         instance_id: 1,
         stop: StopSignal::new(),
         host: Rc::new(NoConnections),
         queues: Arc::new(Queues::new()),
-    });
-    let table = nljson::install(&lua, &env).unwrap();
-    lua.globals().set("nljson", table).unwrap();
+    }
+}
+
+/// Adds `hex`, to compare CBOR exactly.
+fn with_hex(lua: Lua) -> Lua {
     // Bytes as hex pairs, to compare CBOR exactly.
     lua.load(
         r#"function hex(s)
@@ -734,6 +762,47 @@ fn references_to_erased_nodes_raise() {
             format!("string: {context}: the node this reference addresses was erased or replaced"),
             "{erase}; {use_}"
         );
+    }
+}
+
+/// What the checks of references below run: a read and its checks, on a VM with `debug`
+/// (where `__index` keeps the references it gives) and on one without.
+const KEPT_REFERENCES: &str = r#"
+    local d = nljson.decode('{"a": {"b": {"c": 1}}, "list": [{"n": 1}, {"n": 2}], "p": {"k": {"v": 1}}}')
+    -- Read twice: the same node, whatever the reference.
+    local a1, a2 = d.a, d.a
+    assert(a1.b.c == 1 and a2.b.c == 1)
+    a1.b.c = 2
+    assert(a2.b.c == 2 and d.a.b.c == 2)
+    -- Replaced: old references raise, new reads see the new node.
+    local old_b = d.a.b
+    d.a = {b = {c = 3}}
+    assert(d.a.b.c == 3)
+    assert(not pcall(function() return old_b.c end))
+    assert(not pcall(function() return a1.b end))
+    -- Erased from an array: later elements move down, and reads follow.
+    local first = d.list[1]
+    nljson.erase(d.list, 1)
+    assert(d.list[1].n == 2 and d.list[2] == nil)
+    assert(not pcall(function() return first.n end))
+    -- Changed through another reference to the same node (from foreach).
+    local p, k = d.p, d.p.k
+    nljson.foreach(d, function(key, v) if key == "p" then v.k = {v = 9} end end)
+    assert(p.k.v == 9 and d.p.k.v == 9)
+    assert(not pcall(function() return k.v end))
+    -- Erased member, then read: absent.
+    nljson.erase(d, "p")
+    assert(d.p == nil and not pcall(function() return p.k end))
+    -- Keys of every kind.
+    assert(d[1] == nil and d[true] == nil and d[0/0] == nil and d.list["1"] == nil)
+    return tostring(d)
+"#;
+
+#[test]
+fn references_stay_right_when_nodes_change() {
+    for lua in [vm(), plain_vm()] {
+        let text: String = eval_in(&lua, KEPT_REFERENCES);
+        assert_eq!(text, r#"{"a":{"b":{"c":3}},"list":[{"n":2}]}"#);
     }
 }
 

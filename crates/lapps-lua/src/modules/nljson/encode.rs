@@ -24,6 +24,7 @@ pub(crate) fn lua_to_cbor(lua: &Lua, value: &mlua::Value, out: &mut Vec<u8>) -> 
     Encoder {
         lua,
         path: Vec::new(),
+        outer: 0,
         out,
     }
     .value(value)
@@ -37,10 +38,11 @@ pub(crate) fn members_to_cbor(lua: &Lua, members: &[(&str, Subject)], out: &mut 
     let present = |value: &&(&str, Subject)| !matches!(value.1, Either::Right(mlua::Value::Nil));
     let mut encoder = Encoder {
         lua,
+        path: Vec::new(),
         // The table around the members counts toward the depth, as in the converter. Its
         // address is not known here; a table that holds itself is still refused one level
         // down, where it is met again, and then the converter decides.
-        path: vec![std::ptr::null()],
+        outer: 1,
         out,
     };
     cbor::encode_head(
@@ -51,7 +53,7 @@ pub(crate) fn members_to_cbor(lua: &Lua, members: &[(&str, Subject)], out: &mut 
     for (name, value) in members.iter().filter(present) {
         cbor::encode_text(name, encoder.out);
         let written = match value {
-            Either::Left(handle) => handle.encode(encoder.path.len(), encoder.out).ok(),
+            Either::Left(handle) => handle.encode(encoder.depth(), encoder.out).ok(),
             Either::Right(value) => encoder.value(value),
         };
         if written.is_none() {
@@ -66,6 +68,8 @@ struct Encoder<'a> {
     lua: &'a Lua,
     /// The tables being written, outermost first, as in the converter.
     path: Vec<*const c_void>,
+    /// Tables around `path` that count toward the depth but are not walked here.
+    outer: usize,
     out: &'a mut Vec<u8>,
 }
 
@@ -87,6 +91,11 @@ impl Name {
 }
 
 impl Encoder<'_> {
+    /// The number of tables around the value being written, as the converter counts them.
+    fn depth(&self) -> usize {
+        self.path.len() + self.outer
+    }
+
     fn value(&mut self, value: &mlua::Value) -> Option<()> {
         match value {
             mlua::Value::Nil => self.out.push(cbor::NULL),
@@ -105,9 +114,7 @@ impl Encoder<'_> {
             }
             mlua::Value::Table(table) => self.table(table)?,
             mlua::Value::UserData(data) => {
-                Handle::tree_of(data)?
-                    .encode(self.path.len(), self.out)
-                    .ok()?;
+                Handle::tree_of(data)?.encode(self.depth(), self.out).ok()?;
             }
             mlua::Value::Error(error) => cbor::encode_text(&error_message(error), self.out),
             _ => return None,
@@ -117,7 +124,7 @@ impl Encoder<'_> {
 
     fn table(&mut self, table: &Table) -> Option<()> {
         let pointer = table.to_pointer();
-        if self.path.contains(&pointer) || self.path.len() >= MAX_DEPTH {
+        if self.path.contains(&pointer) || self.depth() >= MAX_DEPTH {
             return None;
         }
         let mut entries = Vec::new();

@@ -3,12 +3,12 @@
 use std::rc::Rc;
 
 use lapps_proto::lapps::{cbor, json};
-use mlua::{AnyUserData, Function, Lua, MultiValue, Table};
+use mlua::{AnyUserData, Either, Function, Lua, MultiValue, Table};
 
 use super::convert::{array_index, lua_to_value, lua_type_name, node_to_lua};
-use super::handle::{Handle, step};
+use super::handle::{Handle, Subject, step};
 use super::tree::{Body, Tree, discard};
-use super::{MAX_INDENT, document, fail, json_text, raising};
+use super::{MAX_INDENT, Wrapper, document, fail, json_text, raising, raising_as};
 use crate::Value;
 
 /// Builds the table with every function of spec §3.10.
@@ -27,9 +27,12 @@ pub(super) fn table(lua: &Lua) -> mlua::Result<Table> {
     table.raw_set("to_cbor", raising(lua, "nljson.to_cbor", to_cbor)?)?;
     table.raw_set("from_cbor", raising(lua, "nljson.from_cbor", from_cbor)?)?;
     table.raw_set("find", raising(lua, "nljson.find", find)?)?;
-    table.raw_set("erase", raising(lua, "nljson.erase", erase)?)?;
+    table.raw_set(
+        "erase",
+        raising_as(lua, Wrapper::Mutating, "nljson.erase", erase)?,
+    )?;
     table.raw_set("empty", raising(lua, "nljson.empty", empty)?)?;
-    table.raw_set("typename", raising(lua, "nljson.typename", typename)?)?;
+    table.raw_set("typename", typename_function(lua)?)?;
     let (foreach, traverse) = iterators(lua)?;
     table.raw_set("foreach", foreach)?;
     table.raw_set("traverse", traverse)?;
@@ -158,6 +161,21 @@ fn typename(lua: &Lua, args: MultiValue) -> mlua::Result<&'static str> {
     Ok(subject(lua, &value, USAGE)?.type_name())
 }
 
+/// `nljson.typename`, whose argument is most often a document or reference: a Lua wrapper
+/// passes a lone userdata to a function that borrows it from the stack as a [`Subject`]
+/// (cheap for a handle, dear for a value of another type), anything else to [`typename`].
+fn typename_function(lua: &Lua) -> mlua::Result<Function> {
+    let any = raising(lua, "nljson.typename", typename)?;
+    let userdata = raising(lua, "nljson.typename", |lua, value: Subject| {
+        const USAGE: &str = "usage: nljson.typename(value)";
+        match value {
+            Either::Left(handle) => Ok(handle.live()?.type_name()),
+            Either::Right(value) => Ok(subject(lua, &value, USAGE)?.type_name()),
+        }
+    })?;
+    lua.load(TYPENAME).set_name("=nljson").call((any, userdata))
+}
+
 /// `nljson.foreach` and `nljson.traverse`, written in Lua over [`step`]: an error raised by
 /// the callback then propagates unchanged (a table stays a table), and no Rust frame or
 /// borrow is live while the callback runs.
@@ -261,6 +279,18 @@ fn parse(bytes: &[u8]) -> mlua::Result<Value> {
     })?;
     json::parse(text).map_err(|error| fail(error.to_string()))
 }
+
+/// The wrapper of [`typename_function`].
+const TYPENAME: &str = r"
+local any, userdata = ...
+local select, type = select, type
+return function(...)
+  if select('#', ...) == 1 and type((...)) == 'userdata' then
+    return userdata(...)
+  end
+  return any(...)
+end
+";
 
 /// `foreach` and `traverse` over `step(node, previous_key)`; see [`iterators`].
 const ITERATORS: &str = r#"

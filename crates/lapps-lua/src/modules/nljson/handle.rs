@@ -11,7 +11,7 @@ use mlua::{
 
 use super::convert::{array_index, assignment_key, lua_to_node, node_to_lua, node_to_result};
 use super::tree::{Body, Tree, discard};
-use super::{fail, raising};
+use super::{Wrapper, fail, raising, raising_as};
 
 /// An `nljson` value in Lua: the root of a document, or a reference to an array or object
 /// inside one. It owns an `Rc` on its node, which keeps the node alive.
@@ -33,10 +33,16 @@ impl Handle {
     }
 
     /// The tree of an `nljson` userdata, raising if it is foreign or detached.
-    fn live(data: &AnyUserData) -> mlua::Result<Rc<Tree>> {
+    fn live_data(data: &AnyUserData) -> mlua::Result<Rc<Tree>> {
         let tree = Self::tree_of(data).ok_or_else(|| fail("not an nljson value"))?;
         tree.check()?;
         Ok(tree)
+    }
+
+    /// The handle's tree, raising if it was detached.
+    pub(crate) fn live(&self) -> mlua::Result<&Rc<Tree>> {
+        self.tree.check()?;
+        Ok(&self.tree)
     }
 
     /// Appends the CBOR of the handle's node, as [`Tree::encode`] does.
@@ -48,11 +54,8 @@ impl Handle {
     /// as mlua does for a value that is no userdata.
     fn live_subject(lua: &Lua, subject: Subject) -> mlua::Result<Rc<Tree>> {
         match subject {
-            Either::Left(handle) => {
-                handle.tree.check()?;
-                Ok(Rc::clone(&handle.tree))
-            }
-            Either::Right(value) => Self::live(&userdata(lua, value)?),
+            Either::Left(handle) => handle.live().map(Rc::clone),
+            Either::Right(value) => Self::live_data(&userdata(lua, value)?),
         }
     }
 }
@@ -67,9 +70,11 @@ impl UserData for Handle {
     /// as LAppS does, rather than an mlua error object.
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, "nljson");
-        fields.add_meta_field_with(MetaMethod::Index, |lua| raising(lua, "nljson", index));
+        fields.add_meta_field_with(MetaMethod::Index, |lua| {
+            raising_as(lua, Wrapper::Index, "nljson", index)
+        });
         fields.add_meta_field_with(MetaMethod::NewIndex, |lua| {
-            raising(lua, "nljson", new_index)
+            raising_as(lua, Wrapper::Mutating, "nljson", new_index)
         });
         fields.add_meta_field_with(MetaMethod::Len, |lua| {
             raising(lua, "nljson", |lua, data: mlua::Value| {
@@ -114,7 +119,7 @@ fn new_index(
     lua: &Lua,
     (data, key, value): (mlua::Value, mlua::Value, mlua::Value),
 ) -> mlua::Result<mlua::Value> {
-    let tree = Handle::live(&userdata(lua, data)?)?;
+    let tree = Handle::live_data(&userdata(lua, data)?)?;
     let key = assignment_key(&key)?;
     let node = lua_to_node(lua, &value)?;
     if let Some(old) = tree.set(key, node)? {
@@ -125,12 +130,12 @@ fn new_index(
 
 /// `__len`: the element or member count, 0 for scalars.
 fn len(data: &AnyUserData) -> mlua::Result<usize> {
-    Handle::live(data)?.len()
+    Handle::live_data(data)?.len()
 }
 
 /// `__tostring`: compact JSON.
 fn to_string(data: &AnyUserData) -> mlua::Result<String> {
-    super::json_text(&Handle::live(data)?.to_value(0)?, None)
+    super::json_text(&Handle::live_data(data)?.to_value(0)?, None)
 }
 
 /// The iteration step behind `foreach` and `traverse`: the entry after `previous` (`nil`
@@ -143,7 +148,7 @@ pub(crate) fn step(
     lua: &Lua,
     (data, previous): (AnyUserData, mlua::Value),
 ) -> mlua::Result<MultiValue> {
-    let tree = match Handle::live(&data) {
+    let tree = match Handle::live_data(&data) {
         Ok(tree) => tree,
         Err(error) => return (false, error.to_string()).into_lua_multi(lua),
     };

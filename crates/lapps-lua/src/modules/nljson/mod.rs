@@ -141,20 +141,53 @@ where
     R: IntoLua,
     F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
 {
+    raising_as(lua, Wrapper::Plain, context, f)
+}
+
+/// The Lua wrapper [`raising_as`] puts around a raw function.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Wrapper {
+    /// Raises the error; nothing else.
+    Plain,
+    /// For `__index`: keeps the references it returns in the handle's environment table, and
+    /// gives them again while no document has changed (see [`WRAPPERS`]).
+    Index,
+    /// For what changes a document (`__newindex`, `erase`): forgets every kept reference.
+    Mutating,
+}
+
+/// [`raising`] with the given wrapper.
+fn raising_as<A, R, F>(
+    lua: &Lua,
+    wrapper: Wrapper,
+    context: &'static str,
+    f: F,
+) -> mlua::Result<Function>
+where
+    A: FromLuaMulti,
+    R: IntoLua,
+    F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
+{
     let raw = lua.create_function(move |lua, args: A| {
         Ok(match f(lua, args) {
             Ok(result) => (true, Either::Left(result)),
             Err(error) => (false, Either::Right(in_context(context, &error))),
         })
     })?;
-    let wrap = if let Some(wrap) = lua.named_registry_value::<Option<Function>>(RAISING_KEY)? {
-        wrap
-    } else {
-        let wrap: Function = lua.load(RAISING).set_name("=nljson").eval()?;
-        lua.set_named_registry_value(RAISING_KEY, &wrap)?;
-        wrap
+    let wrappers =
+        if let Some(wrappers) = lua.named_registry_value::<Option<Table>>(WRAPPERS_KEY)? {
+            wrappers
+        } else {
+            let wrappers: Table = lua.load(WRAPPERS).set_name("=nljson").eval()?;
+            lua.set_named_registry_value(WRAPPERS_KEY, &wrappers)?;
+            wrappers
+        };
+    let name = match wrapper {
+        Wrapper::Plain => "plain",
+        Wrapper::Index => "index",
+        Wrapper::Mutating => "mutating",
     };
-    wrap.call(raw)
+    wrappers.get::<Function>(name)?.call(raw)
 }
 
 /// An error message as Lua sees it: `context: message`, or a usage message alone.
@@ -188,18 +221,72 @@ pub const MAX_PADDING: usize = 1 << 20;
 /// The largest `indent` of `nljson.encode_pretty`.
 pub const MAX_INDENT: usize = 64;
 
-/// Where [`raising`] keeps its wrapper factory in the Lua registry.
-const RAISING_KEY: &str = "lapps.nljson.raising";
+/// Where [`raising_as`] keeps its wrapper factories in the Lua registry.
+const WRAPPERS_KEY: &str = "lapps.nljson.wrappers";
 
-/// The wrapper factory of [`raising`]: single-result functions only, which every raising
-/// function of this module is.
-const RAISING: &str = r"
-local error = error
-return function(raw)
+/// The wrapper factories of [`raising_as`], for single-result functions only, which every
+/// raising function of this module is.
+///
+/// `index` keeps the references (userdata) `__index` returns in the environment table mlua
+/// gives every userdata, keyed as they were asked for, and answers from it while no document
+/// has changed since: a script that reads `request.params` twice gets the same reference
+/// without a second call into Rust and a second userdata. Any change (`mutating`: every
+/// assignment and `nljson.erase`) starts a new generation, and an environment marked with an
+/// older one is replaced before it keeps anything again, so a reference whose node was
+/// replaced or erased is never given again. Scalars are not kept. Without the `debug`
+/// library (which reads and replaces environments) `index` is `plain`.
+const WRAPPERS: &str = r"
+local error, type, rawget, rawset = error, type, rawget, rawset
+local getfenv, setfenv
+if type(debug) == 'table' then getfenv, setfenv = debug.getfenv, debug.setfenv end
+local generation = 0
+
+local function plain(raw)
   return function(...)
     local ok, result = raw(...)
     if ok then return result end
     error(result, 0)
   end
 end
+
+local function mutating(raw)
+  return function(...)
+    generation = generation + 1
+    local ok, result = raw(...)
+    if ok then return result end
+    error(result, 0)
+  end
+end
+
+local function index(raw)
+  if type(getfenv) ~= 'function' or type(setfenv) ~= 'function' then return plain(raw) end
+  return function(handle, key)
+    if type(handle) ~= 'userdata' then
+      local ok, result = raw(handle, key)
+      if ok then return result end
+      error(result, 0)
+    end
+    local kept = getfenv(handle)
+    local mark = rawget(kept, kept)
+    if mark == generation then
+      local reference = rawget(kept, key)
+      if reference ~= nil then return reference end
+    end
+    local ok, result = raw(handle, key)
+    if not ok then error(result, 0) end
+    if type(result) == 'userdata' then
+      if mark == nil then
+        rawset(kept, kept, generation)
+      elseif mark ~= generation then
+        kept = {}
+        rawset(kept, kept, generation)
+        setfenv(handle, kept)
+      end
+      rawset(kept, key, result)
+    end
+    return result
+  end
+end
+
+return { plain = plain, mutating = mutating, index = index }
 ";
