@@ -807,6 +807,35 @@ fn references_stay_right_when_nodes_change() {
 }
 
 #[test]
+fn decoded_documents_keep_their_depth_limit_whether_read_or_not() {
+    // 128 nested arrays decode; inside a table they are 129 levels deep. The answers are the
+    // same before and after reading into the document (which turns levels into nodes).
+    let results: (bool, String, bool, bool, String, bool) = eval(
+        r#"local deep = nljson.from_cbor(string.rep("\129", 127) .. "\128")
+           local ok = pcall(nljson.to_cbor, deep)
+           local _, before = pcall(nljson.to_cbor, {deep})
+           local copied = pcall(function() local d = nljson.decode("{}"); d.x = deep end)
+           local r = deep[1][1][1]
+           local still = pcall(nljson.to_cbor, deep)
+           local _, after = pcall(nljson.to_cbor, {deep})
+           local copied_after = pcall(function() local d = nljson.decode("{}"); d.x = deep end)
+           return ok, before, copied, still, after, copied_after"#,
+    );
+    let too_deep = "arrays and objects nested deeper than 128 levels";
+    assert_eq!(
+        results,
+        (
+            true,
+            format!("nljson.to_cbor: {too_deep}"),
+            true,
+            true,
+            format!("nljson.to_cbor: {too_deep}"),
+            true,
+        )
+    );
+}
+
+#[test]
 fn references_survive_shifts_in_their_array() {
     let text: String = eval(
         r#"local d = nljson.decode('[{"n": 1}, {"n": 2}]')
