@@ -232,8 +232,8 @@ const WRAPPERS_KEY: &str = "lapps.nljson.wrappers";
 /// has changed since: a script that reads `request.params` twice gets the same reference
 /// without a second call into Rust and a second userdata. Any change (`mutating`: every
 /// assignment and `nljson.erase`) starts a new generation, and an environment marked with an
-/// older one is replaced before it keeps anything again, so a reference whose node was
-/// replaced or erased is never given again. Scalars are not kept. Without the `debug`
+/// older one (no mark is generation 0) is replaced before it keeps anything again, so a
+/// reference whose node was replaced or erased is never given again. Scalars are not kept. Without the `debug`
 /// library (which reads and replaces environments) `index` is `plain`.
 const WRAPPERS: &str = r"
 local error, type, rawget, rawset = error, type, rawget, rawset
@@ -267,7 +267,8 @@ local function index(raw)
       error(result, 0)
     end
     local kept = getfenv(handle)
-    local mark = rawget(kept, kept)
+    -- No mark is generation 0: a VM whose documents never change writes no marks.
+    local mark = rawget(kept, kept) or 0
     if mark == generation then
       local reference = rawget(kept, key)
       if reference ~= nil then return reference end
@@ -275,9 +276,7 @@ local function index(raw)
     local ok, result = raw(handle, key)
     if not ok then error(result, 0) end
     if type(result) == 'userdata' then
-      if mark == nil then
-        rawset(kept, kept, generation)
-      elseif mark ~= generation then
+      if mark ~= generation then
         kept = {}
         rawset(kept, kept, generation)
         setfenv(handle, kept)
