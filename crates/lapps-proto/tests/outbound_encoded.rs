@@ -1,7 +1,8 @@
 //! `validate::outbound_encoded` and `validate::broadcast_encoded` against the rules on the
 //! decoded document (issue 5): the same verdict, and the message's `cid`, for any message,
 //! also encoded in the forms `cbor::encode` never writes (duplicate members, tags,
-//! indefinite lengths, floats).
+//! indefinite lengths, floats); and `validate::outbound_members` against
+//! `outbound_encoded`.
 
 #![expect(
     clippy::unwrap_used,
@@ -9,7 +10,7 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use lapps_proto::lapps::validate::{self, OutboundError};
+use lapps_proto::lapps::validate::{self, EncodedMembers, OutboundError};
 use lapps_proto::lapps::{Number, Object, Value, cbor};
 use proptest::prelude::*;
 
@@ -194,6 +195,31 @@ proptest! {
     #[test]
     fn encoded_verdicts_are_the_verdicts_on_the_document(message in message()) {
         let _ = verdicts(&cbor::to_vec(&message));
+    }
+
+    #[test]
+    fn member_verdicts_are_the_verdicts_on_the_object(message in message()) {
+        if let Value::Object(object) = &message {
+            let encoded = |name: &str| object.get(name).map(cbor::to_vec);
+            let (cid, error, msg, result, status) = (
+                encoded("cid"),
+                encoded("error"),
+                encoded("message"),
+                encoded("result"),
+                encoded("status"),
+            );
+            let members = EncodedMembers {
+                cid: cid.as_deref(),
+                error: error.as_deref(),
+                message: msg.as_deref(),
+                result: result.as_deref(),
+                status: status.as_deref(),
+            };
+            prop_assert_eq!(
+                validate::outbound_members(&members),
+                validate::outbound_encoded(&cbor::to_vec(&message))
+            );
+        }
     }
 
     #[test]

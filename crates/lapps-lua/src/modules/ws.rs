@@ -9,9 +9,11 @@
 //! Every function returns `true`, or `false, message` (spec §3.8 lists the messages).
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::rc::Rc;
 
-use lapps_proto::lapps::validate;
+use lapps_proto::lapps::OutboundError;
+use lapps_proto::lapps::validate::{self, EncodedMembers};
 use mlua::{Either, Function, Lua, MultiValue, Table, Value};
 
 use crate::args::{failure, id, skip_self, success};
@@ -44,27 +46,8 @@ pub(crate) fn install(lua: &Lua, env: &Rc<InstanceEnv>) -> mlua::Result<Table> {
             _ => failure(lua, SEND_USAGE),
         }
     })?;
-    let send_members = lua.create_function(
-        move |lua, (handler, cid, error, message, result, status): SendMembers| {
-            let Some(handler) = id(Some(&handler)).filter(|h| *h > 0) else {
-                return Ok((Some(false), Some(SEND_USAGE.to_owned())));
-            };
-            let members = [
-                ("cid", Either::Right(cid)),
-                ("error", Either::Right(error)),
-                ("message", Either::Right(message)),
-                ("result", Either::Right(result)),
-                ("status", Either::Right(status)),
-            ];
-            let sent =
-                sender.send_encoded(handler, |out| nljson::encode_members(lua, &members, out));
-            Ok(match sent {
-                None => (None, None),
-                Some(Ok(())) => (Some(true), None),
-                Some(Err(e)) => (Some(false), Some(e.to_string())),
-            })
-        },
-    )?;
+    let send_members = lua
+        .create_function(move |lua, members: SendMembers| Ok(sender.send_members(lua, members)))?;
     #[cfg(test)]
     lua.set_named_registry_value(tests::SEND_ANY, &send_any)?;
     let send: Function = lua
@@ -155,7 +138,10 @@ impl LappsSender {
     /// Where the direct encoding gives up (the message cannot be converted, or converting
     /// must decide), the message is converted into a document first, which gives the error.
     fn send_lapps(&self, lua: &Lua, handler: u64, message: &Value) -> mlua::Result<MultiValue> {
-        match self.send_encoded(handler, |out| nljson::encode_cbor(lua, message, out)) {
+        let encoded = |out: &mut Vec<u8>| {
+            nljson::encode_cbor(lua, message, out).then(|| validate::outbound_encoded(out))
+        };
+        match self.send_encoded(handler, encoded) {
             Some(Ok(())) => return Ok(success()),
             Some(Err(e)) => return failure(lua, &e.to_string()),
             None => {}
@@ -170,30 +156,65 @@ impl LappsSender {
         }
     }
 
-    /// Encodes with `encode` into the buffer, judges and sends the message; `None` if
-    /// `encode` gave up.
+    /// `send_members` of [`SEND`]: the LAppS form for a message table holding only the
+    /// members given. `(true, nil)` when sent, `(false, message)` when refused, and
+    /// `(nil, nil)` where the direct encoding gave up.
+    fn send_members(
+        &self,
+        lua: &Lua,
+        (handler, cid, error, message, result, status): SendMembers,
+    ) -> (Option<bool>, Option<String>) {
+        let Some(handler) = id(Some(&handler)).filter(|h| *h > 0) else {
+            return (Some(false), Some(SEND_USAGE.to_owned()));
+        };
+        let members = [
+            ("cid", Either::Right(cid)),
+            ("error", Either::Right(error)),
+            ("message", Either::Right(message)),
+            ("result", Either::Right(result)),
+            ("status", Either::Right(status)),
+        ];
+        let sent = self.send_encoded(handler, |out| {
+            let mut values: [Option<Range<usize>>; 5] = Default::default();
+            if !nljson::encode_members(lua, &members, out, &mut values) {
+                return None;
+            }
+            let value = |i: usize| values[i].clone().map(|range| &out[range]);
+            Some(validate::outbound_members(&EncodedMembers {
+                cid: value(0),
+                error: value(1),
+                message: value(2),
+                result: value(3),
+                status: value(4),
+            }))
+        });
+        match sent {
+            None => (None, None),
+            Some(Ok(())) => (Some(true), None),
+            Some(Err(e)) => (Some(false), Some(e.to_string())),
+        }
+    }
+
+    /// Encodes and judges the message with `encode` in the buffer (the verdict of
+    /// [`validate::outbound_encoded`], or `None` if the encoding gave up), and sends it.
     fn send_encoded(
         &self,
         handler: u64,
-        encode: impl FnOnce(&mut Vec<u8>) -> bool,
+        encode: impl FnOnce(&mut Vec<u8>) -> Option<Result<u64, OutboundError>>,
     ) -> Option<Result<(), LappsSendError>> {
         // Not re-entered (nothing here runs Lua), but a fresh buffer would do if it were.
         let mut fresh = Vec::new();
         let mut reused = self.buffer.try_borrow_mut();
         let payload = reused.as_deref_mut().unwrap_or(&mut fresh);
         payload.clear();
-        let sent = if encode(payload) {
-            Some(match validate::outbound_encoded(payload) {
-                Ok(cid) => self
-                    .env
-                    .host
-                    .send_lapps_encoded(handler, payload, cid == 0)
-                    .map_err(Into::into),
-                Err(invalid) => Err(LappsSendError::Invalid(invalid)),
-            })
-        } else {
-            None
-        };
+        let sent = encode(payload).map(|verdict| match verdict {
+            Ok(cid) => self
+                .env
+                .host
+                .send_lapps_encoded(handler, payload, cid == 0)
+                .map_err(Into::into),
+            Err(invalid) => Err(LappsSendError::Invalid(invalid)),
+        });
         // One large message should not keep its buffer for the instance's life.
         if payload.capacity() > KEEP_CAPACITY {
             *payload = Vec::new();

@@ -280,6 +280,12 @@ impl<'a> Reader<'a> {
         Ok(matches!(header, Header::Array(_)))
     }
 
+    /// Reads the head of an item, tags ignored; whether it is an array. The rest of the item
+    /// is not read.
+    pub(crate) fn head_is_array(&mut self) -> Result<bool, DecodeError> {
+        Ok(matches!(self.untagged()?, Header::Array(_)))
+    }
+
     /// Reads an item; whether it is an error object: a map with an integer `code` and a text
     /// `message` (the last of duplicate members counts).
     pub(crate) fn is_error_object(&mut self) -> Result<bool, DecodeError> {

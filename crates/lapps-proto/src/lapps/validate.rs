@@ -189,6 +189,55 @@ pub fn outbound_encoded(payload: &[u8]) -> Result<u64, OutboundError> {
     Ok(u64::try_from(cid).unwrap_or(u64::MAX))
 }
 
+/// The members of an encoded message that the outbound rules look at: each the CBOR of its
+/// value, `None` if absent. The message is an object; its other members do not matter.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EncodedMembers<'a> {
+    /// `cid`.
+    pub cid: Option<&'a [u8]>,
+    /// `error`.
+    pub error: Option<&'a [u8]>,
+    /// `message`.
+    pub message: Option<&'a [u8]>,
+    /// `result`.
+    pub result: Option<&'a [u8]>,
+    /// `status`.
+    pub status: Option<&'a [u8]>,
+}
+
+/// [`outbound_encoded`] for an object whose members the caller encoded one by one: only the
+/// heads of `result` and `message` are read, and `error` only if present. The verdict and the
+/// `cid` are those of `outbound_encoded` on the whole object, for member values that
+/// [`cbor::decode`] accepts.
+///
+/// # Errors
+///
+/// The first rule the message breaks.
+pub fn outbound_members(members: &EncodedMembers<'_>) -> Result<u64, OutboundError> {
+    let parse = |error: cbor::DecodeError| OutboundError(error.0);
+    let integer = |value: Option<&[u8]>| match value {
+        None => Ok(Integer::Absent),
+        Some(value) => read_integer(&mut cbor::Reader::new(value)),
+    };
+    let is_array = |value: Option<&[u8]>| match value {
+        None => Ok(false),
+        Some(value) => cbor::Reader::new(value).head_is_array(),
+    };
+    let read = Encoded {
+        cid: integer(members.cid).map_err(parse)?,
+        status: integer(members.status).map_err(parse)?,
+        result_is_array: is_array(members.result).map_err(parse)?,
+        message_is_array: is_array(members.message).map_err(parse)?,
+        error_is_object: match members.error {
+            None => false,
+            Some(error) => cbor::Reader::new(error).is_error_object().map_err(parse)?,
+        },
+    };
+    let cid = outbound_rules(&read)?;
+    // As in `outbound_encoded`: an integer >= 0 below 2^64.
+    Ok(u64::try_from(cid).unwrap_or(u64::MAX))
+}
+
 /// Checks a message for `bcast:send`: the `cid` ≥ 1 rule only (spec §3.9, §4.6).
 ///
 /// The message must be an object (`message must be an object`) with an integer `cid` ≥ 1

@@ -9,6 +9,7 @@
 //! converts instead, which then gives the error or the document.
 
 use std::ffi::c_void;
+use std::ops::Range;
 
 use lapps_proto::lapps::Number;
 use lapps_proto::lapps::cbor;
@@ -32,8 +33,14 @@ pub(crate) fn lua_to_cbor(lua: &Lua, value: &mlua::Value, out: &mut Vec<u8>) -> 
 }
 
 /// [`lua_to_cbor`] for a table holding `members` (in name order, `nil` for absent ones):
-/// the table itself is not walked.
-pub(crate) fn members_to_cbor(lua: &Lua, members: &[(&str, Subject)], out: &mut Vec<u8>) -> bool {
+/// the table itself is not walked. `values` gets where each present member's value was
+/// written in `out`.
+pub(crate) fn members_to_cbor(
+    lua: &Lua,
+    members: &[(&str, Subject)],
+    out: &mut Vec<u8>,
+    values: &mut [Option<Range<usize>>],
+) -> bool {
     debug_assert!(members.windows(2).all(|pair| pair[0].0 < pair[1].0));
     let present = |value: &&(&str, Subject)| !matches!(value.1, Either::Right(mlua::Value::Nil));
     let mut encoder = Encoder {
@@ -50,8 +57,12 @@ pub(crate) fn members_to_cbor(lua: &Lua, members: &[(&str, Subject)], out: &mut 
         cbor::MAP,
         members.iter().filter(present).count() as u64,
     );
-    for (name, value) in members.iter().filter(present) {
+    for ((name, value), range) in members.iter().zip(values.iter_mut()) {
+        if matches!(value, Either::Right(mlua::Value::Nil)) {
+            continue;
+        }
         cbor::encode_text(name, encoder.out);
+        let start = encoder.out.len();
         let written = match value {
             Either::Left(handle) => handle.encode(encoder.depth(), encoder.out).ok(),
             Either::Right(value) => encoder.value(value),
@@ -59,6 +70,7 @@ pub(crate) fn members_to_cbor(lua: &Lua, members: &[(&str, Subject)], out: &mut 
         if written.is_none() {
             return false;
         }
+        *range = Some(start..encoder.out.len());
     }
     true
 }

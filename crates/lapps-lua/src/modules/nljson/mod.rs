@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::ops::Range;
 use std::rc::Rc;
 
 use lapps_proto::lapps::{cbor, json};
@@ -91,9 +92,15 @@ pub fn encode_cbor(lua: &Lua, value: &mlua::Value, out: &mut Vec<u8>) -> bool {
 
 /// Appends to `out` the CBOR encoding of what [`to_value`] converts a table with these
 /// members into, and returns true (see [`encode_cbor`]). `members` are in name order; a
-/// `nil` one is absent.
-pub(crate) fn encode_members(lua: &Lua, members: &[(&str, Subject)], out: &mut Vec<u8>) -> bool {
-    encode::members_to_cbor(lua, members, out)
+/// `nil` one is absent. `values` (one per member) gets where each present member's value
+/// was written in `out`.
+pub(crate) fn encode_members(
+    lua: &Lua,
+    members: &[(&str, Subject)],
+    out: &mut Vec<u8>,
+    values: &mut [Option<Range<usize>>],
+) -> bool {
+    encode::members_to_cbor(lua, members, out, values)
 }
 
 /// Wraps `value` in a new, independent `nljson` document.
