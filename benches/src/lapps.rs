@@ -14,6 +14,7 @@
 //! | publish (bcast_bench) | `{lapps: 1, method: "publish", params: [time_ns, seq, padding]}` | `{cid: 0, status: 1, result: [true]}`, and to every subscriber `{cid: 7, message: [time_ns, seq, padding]}` |
 
 use lapps_proto::Message;
+use lapps_proto::lapps::cbor::{ARRAY, BYTES, MAP, TEXT, UNSIGNED as UINT};
 use lapps_proto::lapps::{Number, Object, Value, cbor};
 
 use crate::client::ClientError;
@@ -81,19 +82,19 @@ impl Echo {
         let params: Vec<Value> = auth.into_iter().chain([payload_value]).collect();
         let count = params.len() as u64 + 1;
         let mut request_prefix = Vec::with_capacity(payload.len() + 64);
-        head(&mut request_prefix, MAP, 3);
-        text_item(&mut request_prefix, "lapps");
-        head(&mut request_prefix, UINT, 1);
-        text_item(&mut request_prefix, "method");
-        text_item(&mut request_prefix, "echo");
-        text_item(&mut request_prefix, "params");
-        head(&mut request_prefix, ARRAY, count);
+        cbor::encode_head(&mut request_prefix, MAP, 3);
+        cbor::encode_text("lapps", &mut request_prefix);
+        cbor::encode_head(&mut request_prefix, UINT, 1);
+        cbor::encode_text("method", &mut request_prefix);
+        cbor::encode_text("echo", &mut request_prefix);
+        cbor::encode_text("params", &mut request_prefix);
+        cbor::encode_head(&mut request_prefix, ARRAY, count);
         let mut response_prefix = Vec::with_capacity(payload.len() + 64);
-        head(&mut response_prefix, MAP, 3);
-        text_item(&mut response_prefix, "cid");
-        head(&mut response_prefix, UINT, 0);
-        text_item(&mut response_prefix, "result");
-        head(&mut response_prefix, ARRAY, count);
+        cbor::encode_head(&mut response_prefix, MAP, 3);
+        cbor::encode_text("cid", &mut response_prefix);
+        cbor::encode_head(&mut response_prefix, UINT, 0);
+        cbor::encode_text("result", &mut response_prefix);
+        cbor::encode_head(&mut response_prefix, ARRAY, count);
         for param in &params {
             cbor::encode(param, &mut request_prefix);
             cbor::encode(param, &mut response_prefix);
@@ -109,7 +110,7 @@ impl Echo {
     pub fn encode_request(&self, seq: u64, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&self.request_prefix);
-        head(out, UINT, seq);
+        cbor::encode_head(out, UINT, seq);
     }
 
     /// Checks that `reply` is the response to request `seq`.
@@ -120,11 +121,10 @@ impl Echo {
     pub fn check_response(&self, seq: u64, reply: &Message) -> Result<(), ClientError> {
         if let Message::Binary(bytes) = reply
             && let Some(rest) = bytes.strip_prefix(self.response_prefix.as_slice())
+            && let Some(number) = rest.strip_suffix(STATUS_1)
         {
-            let mut tail = [0; 9 + STATUS_1.len()];
-            let len = encode_uint(seq, &mut tail);
-            tail[len..len + STATUS_1.len()].copy_from_slice(STATUS_1);
-            if rest == &tail[..len + STATUS_1.len()] {
+            let mut reader = Reader(number);
+            if reader.uint() == Some(seq) && reader.0.is_empty() {
                 return Ok(());
             }
         }
@@ -148,15 +148,15 @@ impl Publish {
     /// Prepares requests with `size` bytes of padding.
     pub fn new(size: usize) -> Self {
         let mut prefix = Vec::with_capacity(32);
-        head(&mut prefix, MAP, 3);
-        text_item(&mut prefix, "lapps");
-        head(&mut prefix, UINT, 1);
-        text_item(&mut prefix, "method");
-        text_item(&mut prefix, "publish");
-        text_item(&mut prefix, "params");
-        head(&mut prefix, ARRAY, 3);
+        cbor::encode_head(&mut prefix, MAP, 3);
+        cbor::encode_text("lapps", &mut prefix);
+        cbor::encode_head(&mut prefix, UINT, 1);
+        cbor::encode_text("method", &mut prefix);
+        cbor::encode_text("publish", &mut prefix);
+        cbor::encode_text("params", &mut prefix);
+        cbor::encode_head(&mut prefix, ARRAY, 3);
         let mut padding = Vec::with_capacity(size + 9);
-        head(&mut padding, BYTES, size as u64);
+        cbor::encode_head(&mut padding, BYTES, size as u64);
         padding.extend(b"abcdefghijklmnopqrstuvwxyz".iter().cycle().take(size));
         Self { prefix, padding }
     }
@@ -165,8 +165,8 @@ impl Publish {
     pub fn encode(&self, time_ns: u64, seq: u64, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&self.prefix);
-        head(out, UINT, time_ns);
-        head(out, UINT, seq);
+        cbor::encode_head(out, UINT, time_ns);
+        cbor::encode_head(out, UINT, seq);
         out.extend_from_slice(&self.padding);
     }
 }
@@ -341,62 +341,18 @@ fn as_u64(value: &Value) -> Option<u64> {
     }
 }
 
-/// Appends a CBOR head: major type and argument, in the shortest form (RFC 8949 §3).
-fn head(out: &mut Vec<u8>, major: u8, argument: u64) {
-    let mut buf = [0; 9];
-    let len = encode_head(major, argument, &mut buf);
-    out.extend_from_slice(&buf[..len]);
-}
-
-fn encode_uint(n: u64, buf: &mut [u8]) -> usize {
-    encode_head(UINT, n, buf)
-}
-
-/// Writes a CBOR head into `buf` (at least 9 bytes); returns its length.
-#[expect(
-    clippy::cast_possible_truncation,
-    reason = "each branch casts a value its range check bounds"
-)]
-fn encode_head(major: u8, argument: u64, buf: &mut [u8]) -> usize {
-    let major = major << 5;
-    if argument < 24 {
-        buf[0] = major | argument as u8;
-        1
-    } else if argument <= 0xff {
-        buf[0] = major | 0x18;
-        buf[1] = argument as u8;
-        2
-    } else if argument <= 0xffff {
-        buf[0] = major | 0x19;
-        buf[1..3].copy_from_slice(&(argument as u16).to_be_bytes());
-        3
-    } else if argument <= 0xffff_ffff {
-        buf[0] = major | 0x1a;
-        buf[1..5].copy_from_slice(&(argument as u32).to_be_bytes());
-        5
-    } else {
-        buf[0] = major | 0x1b;
-        buf[1..9].copy_from_slice(&argument.to_be_bytes());
-        9
-    }
-}
-
-fn text_item(out: &mut Vec<u8>, text: &str) {
-    head(out, TEXT, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
-}
-
 /// Reads CBOR heads off the front of a slice.
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
-    /// Reads a head with a definite argument: `(major type, argument)`.
+    /// Reads a head with a definite argument: `(major type, argument)`, the major type in
+    /// its place in the initial byte, as `cbor`'s constants have it.
     fn head(&mut self) -> Option<(u8, u64)> {
         let (&first, rest) = self.0.split_first()?;
         let extra = match first & 0x1f {
             n @ 0..24 => {
                 self.0 = rest;
-                return Some((first >> 5, u64::from(n)));
+                return Some((first & 0xe0, u64::from(n)));
             }
             24 => 1,
             25 => 2,
@@ -407,7 +363,7 @@ impl Reader<'_> {
         let (bytes, rest) = rest.split_at_checked(extra)?;
         self.0 = rest;
         let argument = bytes.iter().fold(0, |n, &b| (n << 8) | u64::from(b));
-        Some((first >> 5, argument))
+        Some((first & 0xe0, argument))
     }
 
     fn uint(&mut self) -> Option<u64> {
@@ -428,13 +384,6 @@ impl Reader<'_> {
 
 /// The end of every success response: `"status": 1`.
 const STATUS_1: &[u8] = b"\x66status\x01";
-
-/// CBOR major types (RFC 8949 §3.1).
-const UINT: u8 = 0;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
 
 /// The longest document shown in an error.
 const MAX_DESCRIPTION: usize = 200;
@@ -519,13 +468,13 @@ mod tests {
         let echo = Echo::new(None, b"ab", true);
         // `{"status": 1, "cid": 0, "result": ["ab", 5]}` with members out of order.
         let mut reply = vec![0xa3];
-        text_item(&mut reply, "status");
+        cbor::encode_text("status", &mut reply);
         reply.push(0x01);
-        text_item(&mut reply, "cid");
+        cbor::encode_text("cid", &mut reply);
         reply.push(0x00);
-        text_item(&mut reply, "result");
+        cbor::encode_text("result", &mut reply);
         reply.push(0x82);
-        text_item(&mut reply, "ab");
+        cbor::encode_text("ab", &mut reply);
         reply.push(0x05);
         assert!(echo.check_response(5, &binary(reply)).is_ok());
     }
@@ -621,13 +570,13 @@ mod tests {
             (65_536, 5),
         ] {
             let mut out = Vec::new();
-            head(&mut out, UINT, n);
+            cbor::encode_head(&mut out, UINT, n);
             assert_eq!(out.len(), len, "{n}");
             assert_eq!(cbor::decode(&out).unwrap(), uint(n));
             assert_eq!(Reader(&out).uint(), Some(n));
         }
         let mut out = Vec::new();
-        head(&mut out, UINT, u64::MAX);
+        cbor::encode_head(&mut out, UINT, u64::MAX);
         assert_eq!(cbor::decode(&out).unwrap(), uint(u64::MAX));
         assert_eq!(Reader(&out).uint(), Some(u64::MAX));
     }
